@@ -1,0 +1,13 @@
+//! nucleate-core: the science of nucleate, independent of files, threads and backends.
+//!
+//! Data flows file bytes → [`io`] readers → [`Structure`] → [`bonds`] / graphs → backbones.
+//! This crate opens no files and picks no burn backend; it must build for `wasm32-unknown-unknown`.
+
+pub mod bonds;
+pub mod elements;
+pub mod io;
+pub mod structure;
+
+pub use bonds::{Bond, BondOptions, infer_bonds};
+pub use elements::Element;
+pub use structure::Structure;

@@ -1,0 +1,24 @@
+//! The one place the native tool chooses its GPU backend.
+//!
+//! Rendering goes through wgpu on whatever the platform offers (Vulkan, Metal, DX12, GL); the
+//! environment variables `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` override
+//! the choice. On a machine without a GPU, Mesa's lavapipe provides a software Vulkan device.
+
+/// A wgpu instance configured from the environment.
+pub fn wgpu_instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Adapter, device and queue for offscreen rendering.
+pub fn render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
+    let instance = wgpu_instance();
+    let found = pollster::block_on(nucleate_shaders::render::headless_device(&instance))?;
+    let info = found.0.get_info();
+    log::info!(
+        "rendering on {} ({:?}, {:?})",
+        info.name,
+        info.backend,
+        info.device_type
+    );
+    Ok(found)
+}

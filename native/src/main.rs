@@ -1,0 +1,39 @@
+//! `nucleate`: the command-line tool. Thin: parsing and dispatch here, work in `cli/` and `core`.
+
+mod backend;
+mod cli;
+mod input;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nucleate",
+    version,
+    about = "Atomistic representation learning: data, models, rendering"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render the first structure of a file to a PNG (offscreen, on the GPU or a software driver).
+    Render(cli::render::RenderArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => cli::render::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
