@@ -10,4 +10,4 @@ pub mod structure;
 
 pub use bonds::{Bond, BondOptions, infer_bonds};
 pub use elements::Element;
-pub use structure::Structure;
+pub use structure::{AtomArray, Label, LabelValue, Structure};

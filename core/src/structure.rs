@@ -20,6 +20,73 @@ pub struct Structure {
     pub comment: String,
     /// Zero-based index of this record (frame, model, data block) within its source.
     pub record_index: usize,
+    /// Where the record came from (a file name, dataset name or URL); empty when unknown.
+    pub source: String,
+    /// Per-atom arrays beyond element and position, by name (`"forces"`, `"charges"`,
+    /// `"component"` for pocket/ligand tags, …). Each has one row per atom.
+    pub atom_arrays: std::collections::BTreeMap<String, AtomArray>,
+    /// Per-structure labels and metadata by name (`"energy"`, `"homo"`, `"config_type"`, …).
+    pub labels: std::collections::BTreeMap<String, Label>,
+}
+
+/// A per-atom array: `n_atoms` rows of `width` values, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AtomArray {
+    /// Real values (e.g. forces: width 3, eV/Å unless the name's unit says otherwise).
+    Float { width: usize, values: Vec<f64> },
+    /// Integer values (e.g. tags, residue numbers).
+    Int { width: usize, values: Vec<i64> },
+    /// Logical values.
+    Bool { width: usize, values: Vec<bool> },
+    /// Text values (e.g. atom names, residue names, component tags).
+    Text { width: usize, values: Vec<String> },
+}
+
+impl AtomArray {
+    /// Values per atom.
+    pub fn width(&self) -> usize {
+        match self {
+            Self::Float { width, .. }
+            | Self::Int { width, .. }
+            | Self::Bool { width, .. }
+            | Self::Text { width, .. } => *width,
+        }
+    }
+
+    /// Number of rows (atoms); 0 for a zero-width array.
+    pub fn rows(&self) -> usize {
+        let len = match self {
+            Self::Float { values, .. } => values.len(),
+            Self::Int { values, .. } => values.len(),
+            Self::Bool { values, .. } => values.len(),
+            Self::Text { values, .. } => values.len(),
+        };
+        len.checked_div(self.width()).unwrap_or(0)
+    }
+}
+
+/// One per-structure value with its unit (`None` for dimensionless values and text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    /// The value.
+    pub value: LabelValue,
+    /// Unit symbol as written by `crate::units` (e.g. `"eV"`, `"Debye"`), if any.
+    pub unit: Option<String>,
+}
+
+/// The value of a [`Label`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelValue {
+    /// A real number.
+    Float(f64),
+    /// An integer.
+    Int(i64),
+    /// A logical value.
+    Bool(bool),
+    /// Text.
+    Text(String),
+    /// A list of real numbers (e.g. a stress tensor, a dipole vector).
+    Floats(Vec<f64>),
 }
 
 impl Structure {
