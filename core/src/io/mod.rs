@@ -3,6 +3,9 @@
 //! decompressing) is the caller's job: `native` does it, the web crate hands over dropped bytes.
 
 mod error;
+mod extxyz;
+mod field;
+pub mod sdf;
 pub mod xyz;
 
 pub use error::{ParseError, ReadError};
@@ -12,8 +15,11 @@ use crate::Structure;
 /// File formats nucleate can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Plain XYZ, one or more frames.
+    /// XYZ, one or more frames; frames whose comment declares `Properties=` or `Lattice=` are
+    /// read as extended XYZ.
     Xyz,
+    /// MDL SD file or MOL file (V2000 or V3000 connection tables).
+    Sdf,
 }
 
 impl Format {
@@ -23,6 +29,7 @@ impl Format {
         let ext = lower.rsplit('.').next()?;
         match ext {
             "xyz" | "extxyz" => Some(Self::Xyz),
+            "sdf" | "sd" | "mol" => Some(Self::Sdf),
             _ => None,
         }
     }
@@ -37,5 +44,6 @@ pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadEr
     let text = error::utf8(bytes)?;
     match format {
         Format::Xyz => xyz::read_xyz(text),
+        Format::Sdf => sdf::read_sdf(text),
     }
 }
