@@ -59,7 +59,6 @@ pub(crate) fn count(
 ///
 /// Returns `None` when the parameters describe no cell (non-positive lengths, angles outside
 /// (0, 180), or a degenerate cell).
-#[allow(dead_code)] // used by the PDB and mmCIF readers
 pub(crate) fn cell_from_parameters(
     lengths: [f64; 3],
     angles_deg: [f64; 3],

@@ -5,6 +5,9 @@
 mod error;
 mod extxyz;
 mod field;
+pub mod mmcif;
+pub mod mol2;
+pub mod pdb;
 pub mod sdf;
 pub mod xyz;
 
@@ -20,6 +23,13 @@ pub enum Format {
     Xyz,
     /// MDL SD file or MOL file (V2000 or V3000 connection tables).
     Sdf,
+    /// Tripos MOL2, one or more molecules.
+    Mol2,
+    /// PDB, one structure per model.
+    Pdb,
+    /// mmCIF (PDBx) atom sites, one structure per model. Only the `.mmcif` extension maps here:
+    /// `.cif` is shared with small-molecule CIF, so callers choose between them by content.
+    MmCif,
 }
 
 impl Format {
@@ -30,6 +40,9 @@ impl Format {
         match ext {
             "xyz" | "extxyz" => Some(Self::Xyz),
             "sdf" | "sd" | "mol" => Some(Self::Sdf),
+            "mol2" => Some(Self::Mol2),
+            "pdb" | "ent" => Some(Self::Pdb),
+            "mmcif" => Some(Self::MmCif),
             _ => None,
         }
     }
@@ -45,5 +58,8 @@ pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadEr
     match format {
         Format::Xyz => xyz::read_xyz(text),
         Format::Sdf => sdf::read_sdf(text),
+        Format::Mol2 => mol2::read_mol2(text),
+        Format::Pdb => pdb::read_pdb(text),
+        Format::MmCif => mmcif::read_mmcif(text),
     }
 }
