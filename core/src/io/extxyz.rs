@@ -171,6 +171,15 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// A logical atom column: `T`/`F`/`True`/`False` in any case (ASE accepts e.g. `tRUE`).
+fn column_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "t" | "true" => Some(true),
+        "f" | "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// A label value the way ASE's `key_val_str_to_dict` types it.
 fn label_value(value: &str) -> LabelValue {
     let items = list_items(value);
@@ -403,7 +412,7 @@ pub(crate) fn parse_frame(
                 match vals {
                     Values::Float(v) => v.push(field::finite(tok, line, &fname)?),
                     Values::Int(v) => v.push(field::int(tok, line, &fname)?),
-                    Values::Bool(v) => v.push(parse_bool(tok).ok_or_else(|| {
+                    Values::Bool(v) => v.push(column_bool(tok).ok_or_else(|| {
                         ReadError::at(line, &fname, format!("expected T or F, got {tok:?}"))
                     })?),
                     Values::Text(v) => v.push(tok.to_owned()),
