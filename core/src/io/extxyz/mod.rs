@@ -19,148 +19,16 @@
 
 use std::collections::BTreeMap;
 
+mod comment;
+
 use super::{ReadError, field, xyz::parse_element};
 use crate::{AtomArray, Label, LabelValue, Structure};
+use comment::{key_values, list_items};
 
 /// Whether an XYZ comment line is an extended-XYZ one (it declares `Properties=` or `Lattice=`).
 pub(crate) fn is_extended(comment: &str) -> bool {
     let lower = comment.to_ascii_lowercase();
     lower.contains("properties=") || lower.contains("lattice=")
-}
-
-/// One `key=value` pair of the comment line; `value` is `None` for a bare flag.
-type Pair = (String, Option<String>);
-
-/// Split an extended-XYZ comment line into key/value pairs, removing quotes and escapes.
-fn key_values(comment: &str, line: usize) -> Result<Vec<Pair>, ReadError> {
-    let chars: Vec<char> = comment.chars().collect();
-    let mut pairs = Vec::new();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while chars.get(*i).is_some_and(|c| c.is_whitespace()) {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        if i >= chars.len() {
-            break;
-        }
-        let key = read_token(&chars, &mut i, line, true)?;
-        skip_ws(&mut i);
-        if chars.get(i) == Some(&'=') {
-            i += 1;
-            skip_ws(&mut i);
-            let value = if i < chars.len() {
-                read_token(&chars, &mut i, line, false)?
-            } else {
-                String::new()
-            };
-            pairs.push((key, Some(value)));
-        } else {
-            pairs.push((key, None));
-        }
-    }
-    Ok(pairs)
-}
-
-/// A quoted, bracketed or bare token starting at `chars[*i]`. Keys stop at `=`.
-fn read_token(
-    chars: &[char],
-    i: &mut usize,
-    line: usize,
-    is_key: bool,
-) -> Result<String, ReadError> {
-    let field_name = if is_key {
-        "comment key"
-    } else {
-        "comment value"
-    };
-    let mut out = String::new();
-    match chars.get(*i) {
-        Some(&q @ ('"' | '\'')) => {
-            *i += 1;
-            loop {
-                match chars.get(*i) {
-                    None => {
-                        return Err(ReadError::at(
-                            line,
-                            field_name,
-                            format!("unterminated {q} quote"),
-                        ));
-                    }
-                    Some('\\') => {
-                        if let Some(&c) = chars.get(*i + 1) {
-                            out.push(match c {
-                                'n' => '\n',
-                                't' => '\t',
-                                other => other,
-                            });
-                        }
-                        *i += 2;
-                    }
-                    Some(&c) if c == q => {
-                        *i += 1;
-                        break;
-                    }
-                    Some(&c) => {
-                        out.push(c);
-                        *i += 1;
-                    }
-                }
-            }
-        }
-        Some(&open @ ('[' | '{')) if !is_key => {
-            let close = if open == '[' { ']' } else { '}' };
-            let mut depth = 0usize;
-            loop {
-                match chars.get(*i) {
-                    None => {
-                        return Err(ReadError::at(
-                            line,
-                            field_name,
-                            format!("unterminated {open} bracket"),
-                        ));
-                    }
-                    Some(&c) => {
-                        out.push(c);
-                        *i += 1;
-                        if c == open {
-                            depth += 1;
-                        } else if c == close {
-                            depth = depth.saturating_sub(1);
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        _ => {
-            while let Some(&c) = chars.get(*i) {
-                if c.is_whitespace() || (is_key && c == '=') {
-                    break;
-                }
-                out.push(c);
-                *i += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The whitespace- or comma-separated items of a value, brackets removed.
-fn list_items(value: &str) -> Vec<&str> {
-    let v = value.trim();
-    let v = v
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .or_else(|| v.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .unwrap_or(v);
-    v.split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
