@@ -3,6 +3,12 @@
 //! decompressing) is the caller's job: `native` does it, the web crate hands over dropped bytes.
 
 mod error;
+mod extxyz;
+mod field;
+pub mod mmcif;
+pub mod mol2;
+pub mod pdb;
+pub mod sdf;
 pub mod xyz;
 
 pub use error::{ParseError, ReadError};
@@ -12,8 +18,18 @@ use crate::Structure;
 /// File formats nucleate can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Plain XYZ, one or more frames.
+    /// XYZ, one or more frames; frames whose comment declares `Properties=` or `Lattice=` are
+    /// read as extended XYZ.
     Xyz,
+    /// MDL SD file or MOL file (V2000 or V3000 connection tables).
+    Sdf,
+    /// Tripos MOL2, one or more molecules.
+    Mol2,
+    /// PDB, one structure per model.
+    Pdb,
+    /// mmCIF (PDBx) atom sites, one structure per model. Only the `.mmcif` extension maps here:
+    /// `.cif` is shared with small-molecule CIF, so callers choose between them by content.
+    MmCif,
 }
 
 impl Format {
@@ -23,6 +39,10 @@ impl Format {
         let ext = lower.rsplit('.').next()?;
         match ext {
             "xyz" | "extxyz" => Some(Self::Xyz),
+            "sdf" | "sd" | "mol" => Some(Self::Sdf),
+            "mol2" => Some(Self::Mol2),
+            "pdb" | "ent" => Some(Self::Pdb),
+            "mmcif" => Some(Self::MmCif),
             _ => None,
         }
     }
@@ -37,5 +57,9 @@ pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadEr
     let text = error::utf8(bytes)?;
     match format {
         Format::Xyz => xyz::read_xyz(text),
+        Format::Sdf => sdf::read_sdf(text),
+        Format::Mol2 => mol2::read_mol2(text),
+        Format::Pdb => pdb::read_pdb(text),
+        Format::MmCif => mmcif::read_mmcif(text),
     }
 }

@@ -3,11 +3,14 @@
 //! The element is a symbol (any case) or an atomic number; columns after z are ignored, so the
 //! first four columns of extended XYZ written by ASE (`species:S:1:pos:R:3`) read the same way.
 //! Coordinates must be finite numbers in Å.
+//!
+//! A frame whose comment line declares `Properties=` or `Lattice=` is extended XYZ and is read by
+//! the rules of [`super::extxyz`] (lattice, pbc, per-atom arrays and labels).
 
-use super::ReadError;
+use super::{ReadError, extxyz};
 use crate::{Structure, elements};
 
-/// Parse all frames of an XYZ file.
+/// Parse all frames of an XYZ or extended XYZ file (each frame is detected separately).
 ///
 /// # Errors
 /// A [`ReadError`] naming the line and field of the first problem: a count that is not a
@@ -57,6 +60,14 @@ pub fn read_xyz(text: &str) -> Result<Vec<Structure>, ReadError> {
             ));
         }
         let comment = lines.get(at + 1).copied().unwrap_or("").trim().to_owned();
+        if extxyz::is_extended(&comment) {
+            let atom_lines = lines.get(at + 2..at + 2 + count).unwrap_or(&[]);
+            let mut frame = extxyz::parse_frame(&comment, at + 2, atom_lines)?;
+            frame.record_index = frames.len();
+            frames.push(frame);
+            at += 2 + count;
+            continue;
+        }
         let mut numbers = Vec::with_capacity(count);
         let mut positions = Vec::with_capacity(count);
         for k in 0..count {
