@@ -47,7 +47,7 @@ impl Viewer {
             None => self.renderer.render(&mut encoder, &view, None, &self.depth),
         }
         self.queue.submit([encoder.finish()]);
-        frame.present();
+        self.queue.present(frame);
     }
 }
 
@@ -143,7 +143,10 @@ async fn run() -> Result<(), JsError> {
     }
     surface.configure(&device, &config);
 
-    let mut renderer = MoleculeRenderer::new(&device, view_format, 4);
+    // 4× MSAA on WebGL2. On WebGPU, resolving into an sRGB view of the canvas texture stored
+    // unencoded (too dark) values in Chromium 156 (Dawn on SwiftShader), so it draws unsampled.
+    let samples = if backend == "WebGPU" { 1 } else { 4 };
+    let mut renderer = MoleculeRenderer::new(&device, view_format, samples);
     renderer.set_scene(&device, &scene);
     let (msaa, depth) = renderer.attachments(&device, view_format, width, height);
     let camera = OrbitCamera::framing(&scene, width as f32 / height as f32);

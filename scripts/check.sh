@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then runs every check CI runs, timing each stage.
+#   setup · fmt · clippy · native tests · naga shader validation · render test (lavapipe) ·
+#   trunk build of www/ · headless-Chromium test of the page
+# Build outputs go to $CARGO_TARGET_DIR (default: ~/.cache/nucleate-target, outside the clone,
+# so repeated runs and fresh clones reuse it). Host stages share one dev-profile build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=never
+mkdir -p "$CARGO_TARGET_DIR"
+
+declare -a names=() secs=()
+total_start=$(date +%s)
+stage() {
+  local name=$1; shift
+  echo "=== [$name] $*"
+  local t0=$(date +%s)
+  "$@"
+  local dt=$(( $(date +%s) - t0 ))
+  names+=("$name"); secs+=("$dt")
+  echo "=== [$name] ok in ${dt}s"
+}
+
+stage setup scripts/setup.sh
+stage fmt cargo fmt --all -- --check
+stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+stage test cargo test --workspace --locked -- --skip gpu_render
+stage shaders cargo test -p nucleate-shaders --test validate --locked -- --nocapture
+stage render cargo test -p nucleate --test render --locked -- --nocapture
+stage web scripts/build-web.sh
+stage browser node www/tests/browser.mjs
+
+echo
+echo "stage      seconds"
+for i in "${!names[@]}"; do printf '%-10s %7s\n' "${names[$i]}" "${secs[$i]}"; done
+printf '%-10s %7s\n' total $(( $(date +%s) - total_start ))
+echo "all checks passed (target dir: $CARGO_TARGET_DIR)"
