@@ -4,6 +4,9 @@
 
 mod error;
 pub mod xyz;
+// readers-b
+pub mod cif;
+pub mod poscar;
 
 pub use error::{ParseError, ReadError};
 
@@ -14,6 +17,10 @@ use crate::Structure;
 pub enum Format {
     /// Plain XYZ, one or more frames.
     Xyz,
+    /// Small-molecule / inorganic CIF (symmetry expanded to P1).
+    Cif,
+    /// VASP POSCAR / CONTCAR.
+    Poscar,
 }
 
 impl Format {
@@ -23,6 +30,8 @@ impl Format {
         let ext = lower.rsplit('.').next()?;
         match ext {
             "xyz" | "extxyz" => Some(Self::Xyz),
+            "cif" => Some(Self::Cif),
+            "poscar" | "contcar" | "vasp" => Some(Self::Poscar),
             _ => None,
         }
     }
@@ -37,5 +46,7 @@ pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadEr
     let text = error::utf8(bytes)?;
     match format {
         Format::Xyz => xyz::read_xyz(text),
+        Format::Cif => cif::read_cif(text),
+        Format::Poscar => poscar::read_poscar(text),
     }
 }
