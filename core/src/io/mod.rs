@@ -6,7 +6,11 @@ mod error;
 pub mod xyz;
 // readers-b
 pub mod cif;
+pub mod crystal_csv;
+mod csv;
+pub mod npz;
 pub mod poscar;
+pub mod qm9;
 
 pub use error::{ParseError, ReadError};
 
