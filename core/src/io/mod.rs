@@ -11,6 +11,7 @@ mod csv;
 pub mod npz;
 pub mod poscar;
 pub mod qm9;
+pub mod write;
 
 pub use error::{ParseError, ReadError};
 
