@@ -7,6 +7,7 @@ pub mod bonds;
 pub mod elements;
 pub mod io;
 pub mod structure;
+pub mod units;
 
 pub use bonds::{Bond, BondOptions, infer_bonds};
 pub use elements::Element;

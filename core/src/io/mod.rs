@@ -2,13 +2,20 @@
 //! problems as [`ReadError`]s naming the 1-based line and the field. Opening paths (and
 //! decompressing) is the caller's job: `native` does it, the web crate hands over dropped bytes.
 
+pub mod cif;
+pub mod crystal_csv;
+mod csv;
 mod error;
 mod extxyz;
 mod field;
 pub mod mmcif;
 pub mod mol2;
+pub mod npz;
 pub mod pdb;
+pub mod poscar;
+pub mod qm9;
 pub mod sdf;
+pub mod write;
 pub mod xyz;
 
 pub use error::{ParseError, ReadError};
@@ -30,6 +37,10 @@ pub enum Format {
     /// mmCIF (PDBx) atom sites, one structure per model. Only the `.mmcif` extension maps here:
     /// `.cif` is shared with small-molecule CIF, so callers choose between them by content.
     MmCif,
+    /// Small-molecule / inorganic CIF (symmetry expanded to P1).
+    Cif,
+    /// VASP POSCAR / CONTCAR.
+    Poscar,
 }
 
 impl Format {
@@ -43,6 +54,8 @@ impl Format {
             "mol2" => Some(Self::Mol2),
             "pdb" | "ent" => Some(Self::Pdb),
             "mmcif" => Some(Self::MmCif),
+            "cif" => Some(Self::Cif),
+            "poscar" | "contcar" | "vasp" => Some(Self::Poscar),
             _ => None,
         }
     }
@@ -61,5 +74,18 @@ pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadEr
         Format::Mol2 => mol2::read_mol2(text),
         Format::Pdb => pdb::read_pdb(text),
         Format::MmCif => mmcif::read_mmcif(text),
+        // `.cif` holds either a small-molecule CIF or an mmCIF; the atom-site tags tell them apart.
+        Format::Cif if looks_like_mmcif(text) => mmcif::read_mmcif(text),
+        Format::Cif => cif::read_cif(text),
+        Format::Poscar => poscar::read_poscar(text),
     }
+}
+
+/// mmCIF writes Cartesian atom sites (`_atom_site.Cartn_x`); small-molecule CIF fractional ones.
+fn looks_like_mmcif(text: &str) -> bool {
+    text.lines().any(|l| {
+        l.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("_atom_site.cartn_x")
+    })
 }
