@@ -27,8 +27,9 @@ stage setup scripts/setup.sh
 stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage test cargo test --workspace --locked -- --skip gpu_render
-stage shaders cargo test -p nucleate-shaders --test validate --locked -- --nocapture
-stage render cargo test -p nucleate --test render --locked -- --nocapture
+# Same package set as the test stage, so cargo reuses its build (no feature re-resolution).
+stage shaders cargo test --workspace --test validate --locked -- --nocapture
+stage render cargo test --workspace --test render --locked -- --nocapture
 stage web scripts/build-web.sh
 stage browser node www/tests/browser.mjs
 

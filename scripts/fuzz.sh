@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS (default 60) each, seeded with the committed sample files,
+# and print executions and findings per target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}/fuzz"
+seed() { # target → extensions of sample files that seed its corpus
+  case $1 in
+    xyz) echo "xyz" ;; sdf) echo "sdf mol" ;; mol2) echo mol2 ;; pdb) echo pdb ;;
+    mmcif) echo "mmcif cif" ;; cif) echo cif ;; poscar) echo poscar ;; npz) echo npz ;;
+    csv_datasets) echo csv ;;
+  esac
+}
+printf '%-14s %12s %10s %s\n' target executions exec/s findings
+for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v nucleate-fuzz); do
+  corpus="fuzz/corpus/$target"
+  mkdir -p "$corpus"
+  for ext in $(seed "$target"); do
+    find tests/data -type f -iname "*.$ext" -size -200k -exec cp {} "$corpus/" \; 2>/dev/null || true
+  done
+  log=$(mktemp)
+  (cd fuzz && cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1) >"$log" 2>&1 || true
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  findings=$(ls "fuzz/artifacts/$target" 2>/dev/null | wc -l)
+  printf '%-14s %12s %10s %s\n' "$target" "${execs:-?}" "${rate:-?}" "$findings"
+  if [ "$findings" != 0 ] || [ -z "$execs" ]; then tail -30 "$log"; fi
+  rm -f "$log"
+done
