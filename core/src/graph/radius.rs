@@ -1,0 +1,219 @@
+//! The O(N) cell-list search behind [`super::radius_graph`].
+//!
+//! How it works:
+//! 1. Every atom gets fractional coordinates `f = pos · L⁻¹` (for a molecule `L` is the identity,
+//!    so the grid is Cartesian). Along a periodic axis it is wrapped into `[0, 1)`,
+//!    `f = u + o` with integer cell offset `o`; its wrapped Cartesian position is `pos − o · L`.
+//! 2. Each axis is cut into `nb_k` bins whose thickness, measured perpendicular to the bin faces,
+//!    is at least `cutoff` (`height_k / nb_k ≥ cutoff`). A pair within the cutoff then differs by
+//!    at most one bin along each axis, whatever the skew of the cell. Along a non-periodic axis
+//!    the bins span the atoms' extent. The total bin count is capped near `2 · n_atoms` (bins
+//!    only grow, which keeps the search correct) so sparse systems do not allocate huge grids.
+//! 3. Atoms are counting-sorted by bin, with their wrapped positions stored contiguously.
+//! 4. For atom `i` in bin `b`, the search visits the "virtual" bins `b + d`, `d ∈ [-r_k, r_k]`:
+//!    `r_k = 1`, except along a periodic axis with a single bin, where
+//!    `r_k = ceil(cutoff / height_k)` so that every image cell the cutoff reaches is visited. A
+//!    virtual bin `B` is the real bin `B mod nb_k` seen through the image shift
+//!    `S = floor(B / nb_k)`; distinct virtual bins are distinct (bin, image) pairs, so no pair is
+//!    listed twice.
+//! 5. Candidates pass a pre-filter on wrapped positions (radius enlarged by [`MARGIN`]); for those
+//!    the edge's shift is `shift_ij = S + o_i − o_j`, and `r_ij = pos[j] + shift_ij · L − pos[i]`
+//!    is recomputed from the original positions exactly as the reference does, so the final
+//!    `d_ij < cutoff` decision and the distances agree with it bit for bit.
+
+use super::images::{cart_shift, check_image_cells, dot, r_ij};
+use super::{Candidate, Frame, Graph, GraphError, MARGIN, RadiusGraphOptions, push_atom_edges};
+use crate::Structure;
+
+/// Cell offsets beyond this many cells from the origin are rejected, so that `S + o_i − o_j`
+/// fits an `i32`.
+const MAX_CELL_OFFSET: f64 = (1u32 << 28) as f64;
+
+/// Builds the radius graph of `s` in the validated `frame`.
+pub(super) fn cell_list(
+    s: &Structure,
+    frame: &Frame,
+    options: &RadiusGraphOptions,
+) -> Result<Graph, GraphError> {
+    let n = s.positions.len();
+    let identity = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let (lattice, inverse, heights, pbc) = match frame {
+        Frame::Molecule => (identity, identity, [1.0; 3], [false; 3]),
+        Frame::Periodic { cell, pbc } => (cell.lattice, cell.inverse, cell.heights, *pbc),
+    };
+    let mut graph = Graph::empty(n, frame.lattice());
+    if n == 0 {
+        return Ok(graph);
+    }
+    let cutoff = options.cutoff;
+    let cutoff_bin = cutoff * (1.0 + MARGIN);
+
+    // 1. Fractional coordinates, wrapped along periodic axes.
+    let mut frac = Vec::with_capacity(n);
+    let mut offset = Vec::with_capacity(n);
+    let mut wrapped = Vec::with_capacity(n);
+    for (atom, &p) in s.positions.iter().enumerate() {
+        let mut u = [0.0; 3];
+        let mut o = [0i32; 3];
+        for k in 0..3 {
+            let f = p[0] * inverse[0][k] + p[1] * inverse[1][k] + p[2] * inverse[2][k];
+            if pbc[k] {
+                let cells = f.floor();
+                let in_range = cells.abs() < MAX_CELL_OFFSET;
+                if !in_range {
+                    return Err(GraphError::PositionOutOfRange {
+                        atom,
+                        axis: k,
+                        cells,
+                    });
+                }
+                o[k] = cells as i32;
+                u[k] = f - cells;
+            } else {
+                u[k] = f;
+            }
+        }
+        let back = cart_shift(&lattice, o);
+        wrapped.push([p[0] - back[0], p[1] - back[1], p[2] - back[2]]);
+        frac.push(u);
+        offset.push(o);
+    }
+
+    // 2. Bins per axis.
+    let mut lo = [0.0; 3];
+    let mut extent = [1.0; 3];
+    let mut min_width = [0.0; 3];
+    let mut nb = [1usize; 3];
+    for k in 0..3 {
+        min_width[k] = cutoff_bin / heights[k];
+        if !pbc[k] {
+            let (mn, mx) = frac
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), u| {
+                    (a.min(u[k]), b.max(u[k]))
+                });
+            lo[k] = mn;
+            extent[k] = mx - mn;
+        }
+        let fit = (extent[k] / min_width[k]).floor();
+        nb[k] = if fit >= 1.0 { fit.min(1e9) as usize } else { 1 };
+    }
+    let max_bins = (2 * n).max(64);
+    while nb.iter().product::<usize>() > max_bins {
+        let k = (0..3).max_by_key(|&k| nb[k]).unwrap_or(0);
+        nb[k] = nb[k].div_ceil(2);
+    }
+    let mut reach = [1i64; 3];
+    let mut reach_f = [0.0; 3];
+    for k in 0..3 {
+        if pbc[k] && nb[k] == 1 {
+            reach_f[k] = min_width[k].ceil().max(1.0);
+        } else if pbc[k] {
+            reach_f[k] = 1.0;
+        }
+    }
+    check_image_cells(reach_f, cutoff, heights)?;
+    for k in 0..3 {
+        if pbc[k] {
+            reach[k] = reach_f[k] as i64;
+        }
+    }
+    let width = [0, 1, 2].map(|k| extent[k] / nb[k] as f64);
+    let bin_of = |u: &[f64; 3]| -> [usize; 3] {
+        [0, 1, 2].map(|k| {
+            if width[k] > 0.0 {
+                let b = ((u[k] - lo[k]) / width[k]).floor();
+                if b <= 0.0 {
+                    0
+                } else {
+                    (b as usize).min(nb[k] - 1)
+                }
+            } else {
+                0
+            }
+        })
+    };
+    let flat = |b: [usize; 3]| (b[0] * nb[1] + b[1]) * nb[2] + b[2];
+
+    // 3. Counting sort by bin.
+    let n_bins = nb[0] * nb[1] * nb[2];
+    let bins: Vec<[usize; 3]> = frac.iter().map(bin_of).collect();
+    let mut start = vec![0usize; n_bins + 1];
+    for b in &bins {
+        start[flat(*b) + 1] += 1;
+    }
+    for k in 0..n_bins {
+        start[k + 1] += start[k];
+    }
+    let mut fill = start.clone();
+    let mut order = vec![0usize; n];
+    let mut sorted_pos = vec![[0.0; 3]; n];
+    for (atom, b) in bins.iter().enumerate() {
+        let slot = &mut fill[flat(*b)];
+        order[*slot] = atom;
+        sorted_pos[*slot] = wrapped[atom];
+        *slot += 1;
+    }
+
+    // 4–5. Search.
+    let cutoff2 = cutoff * cutoff;
+    let prefilter = cutoff * (1.0 + MARGIN);
+    let prefilter2 = prefilter * prefilter;
+    let mut axis_bins: [Vec<(usize, i32)>; 3] = Default::default();
+    let mut edges: Vec<Candidate> = Vec::new();
+    for i in 0..n {
+        let b = bins[i];
+        for k in 0..3 {
+            axis_bins[k].clear();
+            for d in -reach[k]..=reach[k] {
+                let v = b[k] as i64 + d;
+                let nbk = nb[k] as i64;
+                if pbc[k] {
+                    axis_bins[k].push((v.rem_euclid(nbk) as usize, v.div_euclid(nbk) as i32));
+                } else if (0..nbk).contains(&v) {
+                    axis_bins[k].push((v as usize, 0));
+                }
+            }
+        }
+        let wi = wrapped[i];
+        let pi = s.positions[i];
+        let oi = offset[i];
+        edges.clear();
+        for &(b0, s0) in &axis_bins[0] {
+            for &(b1, s1) in &axis_bins[1] {
+                for &(b2, s2) in &axis_bins[2] {
+                    let image = [s0, s1, s2];
+                    let bin = flat([b0, b1, b2]);
+                    let cs = cart_shift(&lattice, image);
+                    let target = [wi[0] - cs[0], wi[1] - cs[1], wi[2] - cs[2]];
+                    for slot in start[bin]..start[bin + 1] {
+                        let q = sorted_pos[slot];
+                        let dx = q[0] - target[0];
+                        let dy = q[1] - target[1];
+                        let dz = q[2] - target[2];
+                        if dx * dx + dy * dy + dz * dz >= prefilter2 {
+                            continue;
+                        }
+                        let j = order[slot];
+                        let oj = offset[j];
+                        let shift = [
+                            image[0] + oi[0] - oj[0],
+                            image[1] + oi[1] - oj[1],
+                            image[2] + oi[2] - oj[2],
+                        ];
+                        if j == i && shift == [0; 3] && !options.self_loops {
+                            continue;
+                        }
+                        let r = r_ij(pi, s.positions[j], cart_shift(&lattice, shift));
+                        let d2 = dot(r, r);
+                        if d2 < cutoff2 {
+                            edges.push(Candidate { j, shift, r, d2 });
+                        }
+                    }
+                }
+            }
+        }
+        push_atom_edges(&mut graph, i, &mut edges, options)?;
+    }
+    Ok(graph)
+}
