@@ -313,13 +313,19 @@ fn moving_an_atom_by_a_lattice_vector_keeps_the_edges() {
     let s = random_crystal(&mut rng, 25, lattice, [true; 3], 0.0, 1.0);
     let o = options(5.5, false);
     let g = radius_graph(&s, &o).expect("graph");
-    for (atom, cells) in [(0usize, [1, 0, 0]), (7, [-2, 3, 1]), (24, [0, 0, -5])] {
+    // 300 cells away: shifts beyond ±128 take the unpacked sorting path.
+    for (atom, cells) in [
+        (0usize, [1, 0, 0]),
+        (7, [-2, 3, 1]),
+        (24, [0, 0, -5]),
+        (3, [0, 300, -1]),
+    ] {
         let mut moved = s.clone();
         let t = cart_shift(&lattice, cells);
         for k in 0..3 {
             moved.positions[atom][k] += t[k];
         }
-        let h = radius_graph(&moved, &o).expect("graph");
+        let h = assert_matches_reference(&moved, &o, &format!("atom {atom} moved by {cells:?}"));
         assert_eq!(edge_multiset(&g, &|i| i), edge_multiset(&h, &|i| i));
         assert_eq!((&g.idx_i, &g.idx_j), (&h.idx_i, &h.idx_j));
         // Edges keep their indices; the shifts of `atom`'s edges (not its self-images) move.

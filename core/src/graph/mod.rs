@@ -406,46 +406,79 @@ pub(crate) struct Candidate {
     pub d2: f64,
 }
 
-/// Sorts atom `i`'s candidates by `(j, shift)`, applies `max_neighbors`, and appends them.
-pub(crate) fn push_atom_edges(
-    graph: &mut Graph,
-    i: usize,
-    edges: &mut Vec<Candidate>,
-    options: &RadiusGraphOptions,
-) -> Result<(), GraphError> {
-    if let Some(max) = options.max_neighbors
-        && edges.len() > max
-    {
-        match options.policy {
-            MaxNeighborsPolicy::Error => {
-                return Err(GraphError::TooManyNeighbors {
-                    atom: i,
-                    count: edges.len(),
-                    max,
-                });
-            }
-            MaxNeighborsPolicy::KeepNearest => {
-                let nearest = |a: &Candidate, b: &Candidate| {
-                    a.d2.total_cmp(&b.d2)
-                        .then(a.j.cmp(&b.j))
-                        .then(a.shift.cmp(&b.shift))
-                };
-                if max == 0 {
-                    edges.clear();
-                } else {
-                    edges.select_nth_unstable_by(max - 1, nearest);
-                    edges.truncate(max);
+/// The edges of one centre atom as they are found, and scratch space to order them.
+#[derive(Debug, Default)]
+pub(crate) struct AtomEdges {
+    pub edges: Vec<Candidate>,
+    keys: Vec<u64>,
+    sorted: Vec<Candidate>,
+}
+
+impl AtomEdges {
+    /// Sorts atom `i`'s edges by `(j, shift)`, applies `max_neighbors`, appends them to `graph`
+    /// and clears them.
+    pub(crate) fn flush(
+        &mut self,
+        graph: &mut Graph,
+        i: usize,
+        options: &RadiusGraphOptions,
+    ) -> Result<(), GraphError> {
+        let edges = &mut self.edges;
+        if let Some(max) = options.max_neighbors
+            && edges.len() > max
+        {
+            match options.policy {
+                MaxNeighborsPolicy::Error => {
+                    return Err(GraphError::TooManyNeighbors {
+                        atom: i,
+                        count: edges.len(),
+                        max,
+                    });
+                }
+                MaxNeighborsPolicy::KeepNearest => {
+                    let nearest = |a: &Candidate, b: &Candidate| {
+                        a.d2.total_cmp(&b.d2)
+                            .then(a.j.cmp(&b.j))
+                            .then(a.shift.cmp(&b.shift))
+                    };
+                    if max == 0 {
+                        edges.clear();
+                    } else {
+                        edges.select_nth_unstable_by(max - 1, nearest);
+                        edges.truncate(max);
+                    }
                 }
             }
         }
+        // Fast path: `(j, shift, index)` packed into one u64 — shifts biased to 8 unsigned bits
+        // per axis so that integer order is lexicographic `(j, shift)` order — and sorted as
+        // plain integers; otherwise sort the candidates themselves.
+        let bits = |x: usize| usize::BITS - x.leading_zeros();
+        let (j_bits, k_bits) = (bits(graph.n_atoms), bits(edges.len()));
+        let small = |s: i32| (-128..128).contains(&s);
+        let packable =
+            j_bits + 24 + k_bits <= 64 && edges.iter().all(|e| e.shift.iter().all(|&s| small(s)));
+        if packable {
+            let k_mask = (1u64 << k_bits) - 1;
+            self.keys.clear();
+            self.keys.extend(edges.iter().enumerate().map(|(k, e)| {
+                let [a, b, c] = e.shift.map(|s| (s + 128) as u64);
+                ((e.j as u64) << 24 | a << 16 | b << 8 | c) << k_bits | k as u64
+            }));
+            self.keys.sort_unstable();
+            self.sorted.clear();
+            self.sorted
+                .extend(self.keys.iter().map(|&key| edges[(key & k_mask) as usize]));
+            std::mem::swap(edges, &mut self.sorted);
+        } else {
+            edges.sort_unstable_by_key(|e| (e.j, e.shift));
+        }
+        graph.idx_i.extend(std::iter::repeat_n(i, edges.len()));
+        graph.idx_j.extend(edges.iter().map(|e| e.j));
+        graph.shift_ij.extend(edges.iter().map(|e| e.shift));
+        graph.r_ij.extend(edges.iter().map(|e| e.r));
+        graph.d_ij.extend(edges.iter().map(|e| e.d2.sqrt()));
+        edges.clear();
+        Ok(())
     }
-    edges.sort_unstable_by_key(|e| (e.j, e.shift));
-    for e in edges.iter() {
-        graph.idx_i.push(i);
-        graph.idx_j.push(e.j);
-        graph.shift_ij.push(e.shift);
-        graph.r_ij.push(e.r);
-        graph.d_ij.push(e.d2.sqrt());
-    }
-    Ok(())
 }

@@ -22,7 +22,7 @@
 //!    `d_ij < cutoff` decision and the distances agree with it bit for bit.
 
 use super::images::{cart_shift, check_image_cells, dot, r_ij};
-use super::{Candidate, Frame, Graph, GraphError, MARGIN, RadiusGraphOptions, push_atom_edges};
+use super::{AtomEdges, Candidate, Frame, Graph, GraphError, MARGIN, RadiusGraphOptions};
 use crate::Structure;
 
 /// Cell offsets beyond this many cells from the origin are rejected, so that `S + o_i − o_j`
@@ -145,13 +145,27 @@ pub(super) fn cell_list(
     for k in 0..n_bins {
         start[k + 1] += start[k];
     }
+    // Everything the search reads about a neighbour lives at its slot, so a bin is read from
+    // contiguous memory: wrapped positions (scanned for every candidate) apart from the rest
+    // (read only for candidates passing the pre-filter).
     let mut fill = start.clone();
-    let mut order = vec![0usize; n];
     let mut sorted_pos = vec![[0.0; 3]; n];
+    let mut sorted_atom = vec![
+        Slot {
+            atom: 0,
+            offset: [0; 3],
+            pos: [0.0; 3]
+        };
+        n
+    ];
     for (atom, b) in bins.iter().enumerate() {
         let slot = &mut fill[flat(*b)];
-        order[*slot] = atom;
         sorted_pos[*slot] = wrapped[atom];
+        sorted_atom[*slot] = Slot {
+            atom,
+            offset: offset[atom],
+            pos: s.positions[atom],
+        };
         *slot += 1;
     }
 
@@ -160,7 +174,7 @@ pub(super) fn cell_list(
     let prefilter = cutoff * (1.0 + MARGIN);
     let prefilter2 = prefilter * prefilter;
     let mut axis_bins: [Vec<(usize, i32)>; 3] = Default::default();
-    let mut edges: Vec<Candidate> = Vec::new();
+    let mut found = AtomEdges::default();
     for i in 0..n {
         let b = bins[i];
         for k in 0..3 {
@@ -178,7 +192,6 @@ pub(super) fn cell_list(
         let wi = wrapped[i];
         let pi = s.positions[i];
         let oi = offset[i];
-        edges.clear();
         for &(b0, s0) in &axis_bins[0] {
             for &(b1, s1) in &axis_bins[1] {
                 for &(b2, s2) in &axis_bins[2] {
@@ -194,8 +207,11 @@ pub(super) fn cell_list(
                         if dx * dx + dy * dy + dz * dz >= prefilter2 {
                             continue;
                         }
-                        let j = order[slot];
-                        let oj = offset[j];
+                        let Slot {
+                            atom: j,
+                            offset: oj,
+                            pos: pj,
+                        } = sorted_atom[slot];
                         let shift = [
                             image[0] + oi[0] - oj[0],
                             image[1] + oi[1] - oj[1],
@@ -204,16 +220,27 @@ pub(super) fn cell_list(
                         if j == i && shift == [0; 3] && !options.self_loops {
                             continue;
                         }
-                        let r = r_ij(pi, s.positions[j], cart_shift(&lattice, shift));
+                        let r = r_ij(pi, pj, cart_shift(&lattice, shift));
                         let d2 = dot(r, r);
                         if d2 < cutoff2 {
-                            edges.push(Candidate { j, shift, r, d2 });
+                            found.edges.push(Candidate { j, shift, r, d2 });
                         }
                     }
                 }
             }
         }
-        push_atom_edges(&mut graph, i, &mut edges, options)?;
+        found.flush(&mut graph, i, options)?;
     }
     Ok(graph)
+}
+
+/// What the search needs about the atom stored at a slot of the bin-sorted arrays.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Index of the atom in the structure.
+    atom: usize,
+    /// Its cell offset `o` (wrapped = original − o · L).
+    offset: [i32; 3],
+    /// Its original position (Å).
+    pos: [f64; 3],
 }

@@ -8,7 +8,7 @@
 //! ordering / `max_neighbors` step. Use it for tests and for tiny systems only.
 
 use super::images::{cart_shift, dot, r_ij};
-use super::{Candidate, Frame, Graph, GraphError, RadiusGraphOptions, push_atom_edges};
+use super::{AtomEdges, Candidate, Frame, Graph, GraphError, RadiusGraphOptions};
 use crate::Structure;
 
 /// The same graph as [`super::radius_graph`], by brute force over all pairs and images.
@@ -36,9 +36,8 @@ pub fn radius_graph_reference(
         }
     };
     let cutoff2 = options.cutoff * options.cutoff;
-    let mut edges = Vec::new();
+    let mut found = AtomEdges::default();
     for i in 0..n {
-        edges.clear();
         for j in 0..n {
             let base: [i32; 3] = [0, 1, 2].map(|k| {
                 if reach[k] > 0 {
@@ -61,13 +60,13 @@ pub fn radius_graph_reference(
                         );
                         let d2 = dot(r, r);
                         if d2 < cutoff2 {
-                            edges.push(Candidate { j, shift, r, d2 });
+                            found.edges.push(Candidate { j, shift, r, d2 });
                         }
                     }
                 }
             }
         }
-        push_atom_edges(&mut graph, i, &mut edges, options)?;
+        found.flush(&mut graph, i, options)?;
     }
     Ok(graph)
 }
