@@ -322,7 +322,7 @@ pub fn radius_graph(
     options: &RadiusGraphOptions,
 ) -> Result<Graph, GraphError> {
     let frame = Frame::of(structure, options)?;
-    radius::cell_list(structure, &frame, options)
+    radius::cell_list(structure, &frame, options, radius::Blocks::default())
 }
 
 /// Radius graphs of several structures, batched into one [`BatchedGraph`].
@@ -429,9 +429,11 @@ impl AtomEdges {
         {
             match options.policy {
                 MaxNeighborsPolicy::Error => {
+                    let count = edges.len();
+                    edges.clear();
                     return Err(GraphError::TooManyNeighbors {
                         atom: i,
-                        count: edges.len(),
+                        count,
                         max,
                     });
                 }

@@ -29,11 +29,33 @@ use crate::Structure;
 /// fits an `i32`.
 const MAX_CELL_OFFSET: f64 = (1u32 << 28) as f64;
 
+/// How centres are grouped into blocks (step 6 of the module doc).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Blocks {
+    /// Centres in the first block.
+    pub first_atoms: usize,
+    /// Edges a block aims to hold (about 60 bytes each).
+    pub edges: usize,
+    /// Fewest centres in a block.
+    pub min_atoms: usize,
+}
+
+impl Default for Blocks {
+    fn default() -> Self {
+        Self {
+            first_atoms: 1 << 16,
+            edges: 1 << 22,
+            min_atoms: 1 << 10,
+        }
+    }
+}
+
 /// Builds the radius graph of `s` in the validated `frame`.
 pub(super) fn cell_list(
     s: &Structure,
     frame: &Frame,
     options: &RadiusGraphOptions,
+    blocks: Blocks,
 ) -> Result<Graph, GraphError> {
     let n = s.positions.len();
     let identity = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
@@ -173,9 +195,7 @@ pub(super) fn cell_list(
     let cutoff2 = cutoff * cutoff;
     let prefilter = cutoff * (1.0 + MARGIN);
     let prefilter2 = prefilter * prefilter;
-    let mut axis_bins: [Vec<(usize, i32)>; 3] = Default::default();
-    let mut found = AtomEdges::default();
-    for i in 0..n {
+    let search = |i: usize, found: &mut AtomEdges, axis_bins: &mut [Vec<(usize, i32)>; 3]| {
         let b = bins[i];
         for k in 0..3 {
             axis_bins[k].clear();
@@ -229,7 +249,58 @@ pub(super) fn cell_list(
                 }
             }
         }
-        found.flush(&mut graph, i, options)?;
+    };
+
+    // 6. Centres are visited block by block in index order and, within a block, in bin order,
+    //    so that the bins around consecutive centres are still in cache. Each block's sorted
+    //    per-atom edge lists go to `block` and are then appended to `graph` in index order.
+    //    Block sizes adapt so that `block` holds about `blocks.edges` edges.
+    let mut axis_bins: [Vec<(usize, i32)>; 3] = Default::default();
+    let mut found = AtomEdges::default();
+    let mut block = Graph::empty(n, None);
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut block_start = 0;
+    let mut block_atoms = blocks.first_atoms.clamp(1, n);
+    while block_start < n {
+        let end = (block_start + block_atoms).min(n);
+        block.idx_i.clear();
+        block.idx_j.clear();
+        block.shift_ij.clear();
+        block.r_ij.clear();
+        block.d_ij.clear();
+        ranges.clear();
+        ranges.resize(end - block_start, (0, 0));
+        let mut first_error: Option<(usize, GraphError)> = None;
+        for i in sorted_atom.iter().map(|slot| slot.atom) {
+            if !(block_start..end).contains(&i) {
+                continue;
+            }
+            search(i, &mut found, &mut axis_bins);
+            let before = block.n_edges();
+            match found.flush(&mut block, i, options) {
+                Ok(()) => ranges[i - block_start] = (before, block.n_edges()),
+                // Report the lowest-numbered failing atom, as an index-order search would.
+                Err(e) if first_error.as_ref().is_none_or(|(a, _)| i < *a) => {
+                    first_error = Some((i, e));
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some((_, e)) = first_error {
+            return Err(e);
+        }
+        for (k, &(a, b)) in ranges.iter().enumerate() {
+            graph
+                .idx_i
+                .extend(std::iter::repeat_n(block_start + k, b - a));
+            graph.idx_j.extend_from_slice(&block.idx_j[a..b]);
+            graph.shift_ij.extend_from_slice(&block.shift_ij[a..b]);
+            graph.r_ij.extend_from_slice(&block.r_ij[a..b]);
+            graph.d_ij.extend_from_slice(&block.d_ij[a..b]);
+        }
+        let per_atom = block.n_edges().div_ceil(end - block_start).max(1);
+        block_atoms = (blocks.edges / per_atom).max(blocks.min_atoms).max(1);
+        block_start = end;
     }
     Ok(graph)
 }
@@ -243,4 +314,67 @@ struct Slot {
     offset: [i32; 3],
     /// Its original position (Å).
     pos: [f64; 3],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{MaxNeighborsPolicy, radius_graph_reference};
+
+    /// Many tiny blocks: the block-wise, bin-ordered visit must not change the graph, nor which
+    /// atom a `max_neighbors` error names.
+    #[test]
+    fn small_blocks_give_the_same_graph_and_errors() {
+        let mut state = 0x1234_5678_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let lattice = [[6.0, 0.0, 0.0], [1.5, 5.5, 0.0], [-0.7, 1.1, 7.0]];
+        let n = 60;
+        let positions = (0..n)
+            .map(|_| {
+                let f = [next() * 1.4 - 0.2, next(), next()];
+                crate::graph::cart_from_frac(&lattice, f)
+            })
+            .collect();
+        let mut s = Structure::molecule(vec![6; n], positions);
+        s.lattice = Some(lattice);
+        s.pbc = [true; 3];
+        let tiny = Blocks {
+            first_atoms: 7,
+            edges: 100,
+            min_atoms: 3,
+        };
+        let full = radius_graph_reference(&s, &RadiusGraphOptions::with_cutoff(4.5))
+            .expect("valid structure");
+        // Atom 0 fits, some later atom does not: the error must name the first such atom.
+        let counts = full.neighbor_counts();
+        let max = counts[0] + 1;
+        let first_over = counts.iter().position(|&c| c + 1 > max);
+        assert!(first_over.is_some_and(|a| a > 0));
+        for (max_neighbors, policy) in [
+            (None, MaxNeighborsPolicy::Error),
+            (Some(max), MaxNeighborsPolicy::KeepNearest),
+            (Some(max), MaxNeighborsPolicy::Error),
+        ] {
+            let options = RadiusGraphOptions {
+                cutoff: 4.5,
+                self_loops: true,
+                max_neighbors,
+                policy,
+            };
+            let frame = Frame::of(&s, &options).expect("valid structure");
+            let got = cell_list(&s, &frame, &options, tiny);
+            let want = radius_graph_reference(&s, &options);
+            assert_eq!(got, want);
+            if policy == MaxNeighborsPolicy::Error && max_neighbors.is_some() {
+                assert!(
+                    matches!(got, Err(GraphError::TooManyNeighbors { atom, .. }) if Some(atom) == first_over)
+                );
+            }
+        }
+    }
 }
