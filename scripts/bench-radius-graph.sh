@@ -8,12 +8,13 @@
 # 2. runs core/examples/radius_graph_bench.py on them with matscipy and ASE (single-threaded BLAS)
 #    in the Python environment $PYTHON (a throwaway venv is created at /tmp/nlvenv if missing),
 #    checking edge counts / edge sets and printing times and ratios ours / theirs.
-# ASE needs ~5 min and >10 GB for 10⁶ atoms, so by default it stops at 10⁵ atoms.
+# ASE takes ~30 s per 10⁵-atom system (and minutes, >10 GB, for 10⁶), so by default it stops at
+# 10⁴ atoms; pass --ase-max-atoms 100000 to include the 10⁵-atom systems.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MAX_ATOMS=1000000
-ASE_MAX_ATOMS=100000
+ASE_MAX_ATOMS=10000
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --max-atoms) MAX_ATOMS="$2"; shift 2 ;;

@@ -19,7 +19,12 @@
 //! 5. Candidates pass a pre-filter on wrapped positions (radius enlarged by [`MARGIN`]); for those
 //!    the edge's shift is `shift_ij = S + o_i − o_j`, and `r_ij = pos[j] + shift_ij · L − pos[i]`
 //!    is recomputed from the original positions exactly as the reference does, so the final
-//!    `d_ij < cutoff` decision and the distances agree with it bit for bit.
+//!    `d_ij < cutoff` decision and the distances agree with it bit for bit. Each centre's edges
+//!    are then sorted by `(j, shift)` (as packed integers when they fit).
+//! 6. Output must be in centre order, but centres visited in index order jump around the grid
+//!    and miss the cache for large systems. So centres are taken in blocks of consecutive
+//!    indices (sized to hold a few million edges); within a block they are visited in bin order,
+//!    their edge lists kept aside, then appended in index order.
 
 use super::images::{cart_shift, check_image_cells, dot, r_ij};
 use super::{AtomEdges, Candidate, Frame, Graph, GraphError, MARGIN, RadiusGraphOptions};
