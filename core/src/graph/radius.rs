@@ -22,9 +22,9 @@
 //!    `d_ij < cutoff` decision and the distances agree with it bit for bit. Each centre's edges
 //!    are then sorted by `(j, shift)` (as packed integers when they fit).
 //! 6. Output must be in centre order, but centres visited in index order jump around the grid
-//!    and miss the cache for large systems. So centres are taken in blocks of consecutive
-//!    indices (sized to hold a few million edges); within a block they are visited in bin order,
-//!    their edge lists kept aside, then appended in index order.
+//!    and miss the cache for large systems (beyond ~2.6·10⁵ atoms). There, centres are taken in
+//!    blocks of consecutive indices (sized to hold a few million edges); within a block they are
+//!    visited in bin order, their edge lists kept aside, then appended in index order.
 
 use super::images::{cart_shift, check_image_cells, dot, r_ij};
 use super::{AtomEdges, Candidate, Frame, Graph, GraphError, MARGIN, RadiusGraphOptions};
@@ -43,6 +43,9 @@ pub(super) struct Blocks {
     pub edges: usize,
     /// Fewest centres in a block.
     pub min_atoms: usize,
+    /// Up to this many atoms, centres are simply visited in index order, writing straight to
+    /// the graph: the grid fits in cache and the extra copy would cost more than it saves.
+    pub direct_max_atoms: usize,
 }
 
 impl Default for Blocks {
@@ -51,6 +54,7 @@ impl Default for Blocks {
             first_atoms: 1 << 16,
             edges: 1 << 22,
             min_atoms: 1 << 10,
+            direct_max_atoms: 1 << 18,
         }
     }
 }
@@ -262,6 +266,13 @@ pub(super) fn cell_list(
     //    Block sizes adapt so that `block` holds about `blocks.edges` edges.
     let mut axis_bins: [Vec<(usize, i32)>; 3] = Default::default();
     let mut found = AtomEdges::default();
+    if n <= blocks.direct_max_atoms {
+        for i in 0..n {
+            search(i, &mut found, &mut axis_bins);
+            found.flush(&mut graph, i, options)?;
+        }
+        return Ok(graph);
+    }
     let mut block = Graph::empty(n, None);
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     let mut block_start = 0;
@@ -352,6 +363,7 @@ mod tests {
             first_atoms: 7,
             edges: 100,
             min_atoms: 3,
+            direct_max_atoms: 0,
         };
         let full = radius_graph_reference(&s, &RadiusGraphOptions::with_cutoff(4.5))
             .expect("valid structure");
