@@ -271,6 +271,17 @@ fn sparse_molecules_use_a_bounded_grid() {
     }
     let s = Structure::molecule(vec![1; 80], positions);
     assert_matches_reference(&s, &options(1.0, false), "sparse molecule");
+    // A tiny cutoff over a huge extent: bin counts must not overflow.
+    let spread: Vec<[f64; 3]> = (0..50)
+        .map(|_| [0; 3].map(|_| rng.uniform(-1e7, 1e7)))
+        .chain([[0.0; 3], [1e-4, 0.0, 0.0]])
+        .collect();
+    let s = Structure::molecule(vec![1; 52], spread);
+    let g = assert_matches_reference(&s, &options(1e-3, false), "spread molecule");
+    assert_eq!(
+        (g.idx_i.as_slice(), g.idx_j.as_slice()),
+        (&[50, 51][..], &[51, 50][..])
+    );
 }
 
 #[test]

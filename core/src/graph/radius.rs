@@ -115,6 +115,7 @@ pub(super) fn cell_list(
     let mut extent = [1.0; 3];
     let mut min_width = [0.0; 3];
     let mut nb = [1usize; 3];
+    let max_bins = (2 * n).max(64);
     for k in 0..3 {
         min_width[k] = cutoff_bin / heights[k];
         if !pbc[k] {
@@ -127,10 +128,13 @@ pub(super) fn cell_list(
             extent[k] = mx - mn;
         }
         let fit = (extent[k] / min_width[k]).floor();
-        nb[k] = if fit >= 1.0 { fit.min(1e9) as usize } else { 1 };
+        nb[k] = if fit >= 1.0 {
+            fit.min(max_bins as f64) as usize
+        } else {
+            1
+        };
     }
-    let max_bins = (2 * n).max(64);
-    while nb.iter().product::<usize>() > max_bins {
+    while nb.iter().fold(1usize, |a, &b| a.saturating_mul(b)) > max_bins {
         let k = (0..3).max_by_key(|&k| nb[k]).unwrap_or(0);
         nb[k] = nb[k].div_ceil(2);
     }
