@@ -181,10 +181,13 @@ pub(super) fn cell_list(
         start[k + 1] += start[k];
     }
     // Everything the search reads about a neighbour lives at its slot, so a bin is read from
-    // contiguous memory: wrapped positions (scanned for every candidate) apart from the rest
-    // (read only for candidates passing the pre-filter).
+    // contiguous memory: wrapped coordinates (scanned for every candidate, one array per axis so
+    // that the distance loop vectorises) apart from the rest (read only for candidates passing
+    // the pre-filter).
     let mut fill = start.clone();
-    let mut sorted_pos = vec![[0.0; 3]; n];
+    let mut sorted_x = vec![0.0; n];
+    let mut sorted_y = vec![0.0; n];
+    let mut sorted_z = vec![0.0; n];
     let mut sorted_atom = vec![
         Slot {
             atom: 0,
@@ -195,7 +198,7 @@ pub(super) fn cell_list(
     ];
     for (atom, b) in bins.iter().enumerate() {
         let slot = &mut fill[flat(*b)];
-        sorted_pos[*slot] = wrapped[atom];
+        [sorted_x[*slot], sorted_y[*slot], sorted_z[*slot]] = wrapped[atom];
         sorted_atom[*slot] = Slot {
             atom,
             offset: offset[atom],
@@ -208,7 +211,8 @@ pub(super) fn cell_list(
     let cutoff2 = cutoff * cutoff;
     let prefilter = cutoff * (1.0 + MARGIN);
     let prefilter2 = prefilter * prefilter;
-    let search = |i: usize, found: &mut AtomEdges, axis_bins: &mut [Vec<(usize, i32)>; 3]| {
+    let search = |i: usize, found: &mut AtomEdges, scratch: &mut Scratch| {
+        let Scratch { axis_bins, d2 } = scratch;
         let b = bins[i];
         for k in 0..3 {
             axis_bins[k].clear();
@@ -232,12 +236,20 @@ pub(super) fn cell_list(
                     let bin = flat([b0, b1, b2]);
                     let cs = cart_shift(&lattice, image);
                     let target = [wi[0] - cs[0], wi[1] - cs[1], wi[2] - cs[2]];
-                    for slot in start[bin]..start[bin + 1] {
-                        let q = sorted_pos[slot];
-                        let dx = q[0] - target[0];
-                        let dy = q[1] - target[1];
-                        let dz = q[2] - target[2];
-                        if dx * dx + dy * dy + dz * dz >= prefilter2 {
+                    let slots = start[bin]..start[bin + 1];
+                    d2.clear();
+                    d2.extend(
+                        sorted_x[slots.clone()]
+                            .iter()
+                            .zip(&sorted_y[slots.clone()])
+                            .zip(&sorted_z[slots.clone()])
+                            .map(|((x, y), z)| {
+                                let (dx, dy, dz) = (x - target[0], y - target[1], z - target[2]);
+                                dx * dx + dy * dy + dz * dz
+                            }),
+                    );
+                    for (slot, &d2_pre) in slots.zip(d2.iter()) {
+                        if d2_pre >= prefilter2 {
                             continue;
                         }
                         let Slot {
@@ -268,11 +280,11 @@ pub(super) fn cell_list(
     //    so that the bins around consecutive centres are still in cache. Each block's sorted
     //    per-atom edge lists go to `block` and are then appended to `graph` in index order.
     //    Block sizes adapt so that `block` holds about `blocks.edges` edges.
-    let mut axis_bins: [Vec<(usize, i32)>; 3] = Default::default();
+    let mut scratch = Scratch::default();
     let mut found = AtomEdges::default();
     if n <= blocks.direct_max_atoms {
         for i in 0..n {
-            search(i, &mut found, &mut axis_bins);
+            search(i, &mut found, &mut scratch);
             found.flush(&mut graph, i, options)?;
         }
         return Ok(graph);
@@ -295,7 +307,7 @@ pub(super) fn cell_list(
             if !(block_start..end).contains(&i) {
                 continue;
             }
-            search(i, &mut found, &mut axis_bins);
+            search(i, &mut found, &mut scratch);
             let before = block.n_edges();
             match found.flush(&mut block, i, options) {
                 Ok(()) => ranges[i - block_start] = (before, block.n_edges()),
@@ -323,6 +335,15 @@ pub(super) fn cell_list(
         block_start = end;
     }
     Ok(graph)
+}
+
+/// Per-centre scratch space of the search.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// (real bin, image shift) of the virtual bins visited along each axis.
+    axis_bins: [Vec<(usize, i32)>; 3],
+    /// Pre-filter squared distances of one bin's atoms.
+    d2: Vec<f64>,
 }
 
 /// What the search needs about the atom stored at a slot of the bin-sorted arrays.
