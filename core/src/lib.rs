@@ -5,6 +5,7 @@
 
 pub mod bonds;
 pub mod elements;
+pub mod graph;
 pub mod io;
 pub mod structure;
 pub mod units;
