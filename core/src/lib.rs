@@ -7,6 +7,7 @@ pub mod bonds;
 pub mod elements;
 pub mod graph;
 pub mod io;
+pub mod metrics;
 pub mod structure;
 pub mod units;
 
