@@ -176,7 +176,8 @@ fn directional(table: &[(u8, u8, u16)], a: u8, b: u8) -> Option<f64> {
 pub fn bond_order(a: u8, b: u8, distance: f64) -> u8 {
     let d = 100.0 * distance;
     let Some(l1) = single(a, b) else { return 0 };
-    if !(d < l1 + MARGINS_PM[0]) {
+    // NaN distances compare false and give 0, as in EDM.
+    if d.partial_cmp(&(l1 + MARGINS_PM[0])) != Some(std::cmp::Ordering::Less) {
         return 0;
     }
     match directional(BONDS2, a, b) {

@@ -135,6 +135,9 @@ impl MolGraph<'_> {
     }
 }
 
+/// Atom labels in canonical order and the bond list in canonical numbering.
+type Certificate = (Vec<(u8, u32)>, Vec<(usize, usize, u8)>);
+
 /// Canonicalisation state over the folded graph.
 struct Canon {
     /// Initial labels (element, folded hydrogens) as sortable keys and their text.
@@ -143,7 +146,7 @@ struct Canon {
     adj: Vec<Vec<(usize, u8)>>,
     edges: Vec<(usize, usize, u8)>,
     leaves: usize,
-    best: Option<(Vec<(u8, u32)>, Vec<(usize, usize, u8)>)>,
+    best: Option<Certificate>,
 }
 
 impl Canon {
