@@ -150,7 +150,7 @@ impl EtConfig {
                 .neighbor_embedding
                 .then(|| NeighborEmbedding::new(self, device)),
             layers: (0..self.num_layers)
-                .map(|_| EtAttention::new(self, device))
+                .map(|_| EtAttention::new(self, true, device))
                 .collect(),
             out_norm: LayerNormConfig::new(f).init(device),
             hidden_channels: f,
@@ -232,7 +232,7 @@ pub struct NeighborEmbedding {
 }
 
 impl NeighborEmbedding {
-    fn new(config: &EtConfig, device: &Device) -> Self {
+    pub(crate) fn new(config: &EtConfig, device: &Device) -> Self {
         let f = config.hidden_channels;
         Self {
             embedding: embedding(config.max_z, f, device),
@@ -265,8 +265,8 @@ impl NeighborEmbedding {
 /// One equivariant multi-head attention layer (backbones.md §2.4).
 #[derive(Module, Debug)]
 pub struct EtAttention {
-    /// Pre-attention LayerNorm on `x` (CT replaces it by AdaNorm).
-    pub layernorm: LayerNorm,
+    /// Pre-attention LayerNorm on `x`; `None` in CT, which normalises with AdaNorm instead.
+    pub layernorm: Option<LayerNorm>,
     /// `W_q`: `F → F`.
     pub q_proj: Linear,
     /// `W_k`: `F → F`.
@@ -287,11 +287,11 @@ pub struct EtAttention {
 }
 
 impl EtAttention {
-    pub(crate) fn new(config: &EtConfig, device: &Device) -> Self {
+    pub(crate) fn new(config: &EtConfig, with_norm: bool, device: &Device) -> Self {
         let f = config.hidden_channels;
         let k = config.num_rbf;
         Self {
-            layernorm: LayerNormConfig::new(f).init(device),
+            layernorm: with_norm.then(|| LayerNormConfig::new(f).init(device)),
             q_proj: xavier_linear(f, f, true, 1.0, device),
             k_proj: xavier_linear(f, f, true, 1.0, device),
             v_proj: xavier_linear(f, 3 * f, true, 1.0, device),
@@ -311,7 +311,8 @@ impl EtAttention {
         }
     }
 
-    /// The ET layer: LayerNorm then [`EtAttention::attend`]. Returns the residual updates.
+    /// The ET layer: LayerNorm (if present) then [`EtAttention::attend`]. Returns the residual
+    /// updates.
     ///
     /// # Shapes
     /// - `x`: `[n_atoms, F]`, `vec`: `[n_atoms, 3, F]`
@@ -322,7 +323,11 @@ impl EtAttention {
         vec: Tensor<3>,
         edges: &EdgeFeatures,
     ) -> (Tensor<2>, Tensor<3>) {
-        self.attend(self.layernorm.forward(x), vec, edges)
+        let x = match &self.layernorm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        };
+        self.attend(x, vec, edges)
     }
 
     /// The attention core on already-normalised scalars `x` and (possibly pre-normed) vectors

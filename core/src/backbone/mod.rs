@@ -1,12 +1,14 @@
 //! Backbones: networks from atoms and a radius graph to per-atom features.
 //!
 //! - [`et`]: TorchMD-Net's Equivariant Transformer (scalar + vector features).
+//! - [`ct`]: SCD's conditioned ET (adaptive norms, mask token, joint drop-path).
 //! - [`torchmdnet`]: TorchMD-Net `state_dict` names → our parameters (weight import).
 //!
 //! Inputs are an [`AtomGraph`] (tensors built from [`crate::Structure`]s and their
 //! [`crate::graph`] radius graph). Every backbone is written against burn's backend-erased
 //! tensors and takes the [`burn::tensor::Device`] to build on; none picks a backend.
 
+pub mod ct;
 pub mod et;
 pub mod input;
 pub mod torchmdnet;
@@ -14,6 +16,7 @@ pub mod torchmdnet;
 #[cfg(test)]
 mod symmetry_tests;
 
+pub use ct::{Ct, CtConfig, VecPreNormKind};
 pub use et::{DistanceInfluence, EquivariantFeatures, Et, EtAttention, EtConfig};
 pub use input::{AtomGraph, EdgeGeometry};
 
@@ -28,6 +31,13 @@ pub enum BackboneError {
     /// An atomic number has no row in the element embedding.
     #[error("atom {atom} has atomic number {z}, but the embedding has rows 0..{max_z}")]
     AtomicNumber { atom: usize, z: i64, max_z: usize },
+    /// An input tensor has the wrong shape.
+    #[error("{what} must have shape {expected:?}, got {got:?}")]
+    Shape {
+        what: &'static str,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     /// The radius graph could not be built.
     #[error(transparent)]
     Graph(#[from] GraphError),

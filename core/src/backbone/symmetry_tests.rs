@@ -4,7 +4,7 @@
 
 use burn::tensor::{DType, Device, Tensor};
 
-use super::{AtomGraph, Et, EtConfig};
+use super::{AtomGraph, Ct, CtConfig, Et, EtConfig, VecPreNormKind};
 use crate::Structure;
 use crate::graph::{RadiusGraphOptions, radius_graph_batch};
 use crate::head::{EquivariantScalarHead, Readout};
@@ -84,4 +84,81 @@ fn et_is_invariant_and_equivariant_f32() {
 #[test]
 fn et_is_invariant_and_equivariant_f64() {
     check_et(DType::F64);
+}
+
+fn ct_model(
+    kind: VecPreNormKind,
+    dtype: DType,
+    device: &Device,
+) -> impl Fn(&Structure) -> SymmetryOutput {
+    let config = CtConfig::new()
+        .with_et(
+            EtConfig::new()
+                .with_hidden_channels(16)
+                .with_num_layers(3)
+                .with_num_heads(4)
+                .with_num_rbf(8),
+        )
+        .with_vec_prenorm(kind);
+    let ct: Ct = cast_module(config.init(device).unwrap(), dtype);
+    let cutoff = config.et.cutoff_upper;
+    let device = device.clone();
+    move |s: &Structure| {
+        let g = graph(s, cutoff, dtype, &device);
+        // An invariant condition: the same vector whatever the pose.
+        let cond = Tensor::<2>::ones([1, 16], (&device, dtype)).mul_scalar(0.3);
+        let out = ct.forward(&g, Some(cond)).unwrap();
+        SymmetryOutput {
+            scalars: values(out.x),
+            scalar_width: 16,
+            vectors: values(out.vec),
+            vector_width: 16,
+            global: Vec::new(),
+        }
+    }
+}
+
+fn check_ct(dtype: DType) {
+    let device = Device::default();
+    let model = ct_model(VecPreNormKind::Equivariant, dtype, &device);
+    for (k, s) in structures().iter().enumerate() {
+        let check = SymmetryCheck {
+            reflection: true,
+            tolerance: tolerance(dtype),
+            seed: 200 + k as u64,
+        };
+        assert!(
+            model(s).vectors.iter().any(|v| v.abs() > 1e-3),
+            "vectors vanish"
+        );
+        let report = check_symmetries(&model, s, &check).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!(
+            "CT {dtype:?} structure {k}: worst relative error {:.2e}",
+            report.worst()
+        );
+    }
+}
+
+#[test]
+fn ct_is_invariant_and_equivariant_f32() {
+    check_ct(DType::F32);
+}
+
+#[test]
+fn ct_is_invariant_and_equivariant_f64() {
+    check_ct(DType::F64);
+}
+
+#[test]
+fn ct_with_checkpoint_dyt_prenorm_is_not_equivariant() {
+    // SCD's elementwise DyT vector pre-norm (backbones.md §3.4 caveat): the checker must see it.
+    let device = Device::default();
+    let model = ct_model(VecPreNormKind::DyT, DType::F64, &device);
+    let check = SymmetryCheck {
+        reflection: true,
+        tolerance: tolerance(DType::F64),
+        seed: 300,
+    };
+    let err = check_symmetries(&model, &structures()[0], &check).unwrap_err();
+    assert_eq!(err.transform, "rotation");
 }
