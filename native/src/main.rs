@@ -2,6 +2,7 @@
 
 mod backend;
 mod cli;
+mod dataset;
 mod input;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Render the first structure of a file to a PNG (offscreen, on the GPU or a software driver).
     Render(cli::render::RenderArgs),
+    /// Inspect structure files and datasets, convert them to Parquet, split them.
+    Data(cli::data::DataArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => cli::render::run(&args),
+        Command::Data(args) => cli::data::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
