@@ -510,4 +510,35 @@ mod tests {
         assert_eq!(h, 0..3);
         assert!(blocks.is_empty());
     }
+
+    /// Small blocks on several threads give what one parse of the whole file gives, in order,
+    /// and an error deep in the file keeps its line number.
+    #[test]
+    fn parallel_blocks_match_a_whole_file_parse() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/datasets/qm9_part1_first20.csv");
+        let text = std::fs::read_to_string(&path).expect("committed slice");
+        let whole = io::qm9::read_qm9_csv(&text).expect("slice parses");
+        let blocks = csv_blocks(&text, 3);
+        assert_eq!(blocks.1.len(), 7);
+        let mut got = Vec::new();
+        parse_blocks_in_order(&text, &blocks, io::qm9::read_qm9_csv, |r| {
+            got.extend(r?);
+            Ok(())
+        })
+        .expect("blocks parse");
+        assert_eq!(got, whole);
+
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[17] = "broken,row";
+        let bad = lines.join("\n");
+        let err = parse_blocks_in_order(&bad, &csv_blocks(&bad, 3), io::qm9::read_qm9_csv, |r| {
+            r?;
+            Ok(())
+        })
+        .expect_err("row 17 is broken");
+        let want = io::qm9::read_qm9_csv(&bad).expect_err("whole-file parse fails too");
+        assert_eq!(err.downcast_ref::<ReadError>(), Some(&want));
+        assert_eq!(want.line(), Some(18));
+    }
 }
