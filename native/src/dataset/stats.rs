@@ -99,24 +99,23 @@ pub fn dataset_stats(dataset: &Dataset) -> anyhow::Result<DatasetStats> {
     let mut sizes = BTreeMap::<usize, usize>::new();
     let mut labels = BTreeMap::<String, Moments>::new();
     let (mut n_structures, mut n_atoms) = (0, 0);
-    for rg in dataset.row_groups() {
-        for s in rg? {
-            n_structures += 1;
-            n_atoms += s.n_atoms();
-            *sizes.entry(s.n_atoms()).or_default() += 1;
-            for &z in &s.numbers {
-                z_counts[usize::from(z)] += 1;
-            }
-            for (name, label) in s.labels {
-                let x = match label.value {
-                    LabelValue::Float(v) => v,
-                    LabelValue::Int(v) => v as f64,
-                    _ => continue,
-                };
-                let m = labels.entry(name).or_default();
-                m.unit = label.unit;
-                m.add(x);
-            }
+    for s in dataset.structures() {
+        let s = s?;
+        n_structures += 1;
+        n_atoms += s.n_atoms();
+        *sizes.entry(s.n_atoms()).or_default() += 1;
+        for &z in &s.numbers {
+            z_counts[usize::from(z)] += 1;
+        }
+        for (name, label) in s.labels {
+            let x = match label.value {
+                LabelValue::Float(v) => v,
+                LabelValue::Int(v) => v as f64,
+                _ => continue,
+            };
+            let m = labels.entry(name).or_default();
+            m.unit = label.unit;
+            m.add(x);
         }
     }
     let elements = (0u8..=255)

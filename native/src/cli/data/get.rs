@@ -27,28 +27,45 @@ pub struct GetArgs {
 /// Unreadable dataset, an index out of range, output errors.
 pub fn run(args: &GetArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dir)?;
-    let structures: Vec<(usize, Structure)> = if args.indices.is_empty() {
-        dataset
-            .structures()
-            .enumerate()
-            .map(|(i, s)| s.map(|s| (i, s)))
-            .collect::<anyhow::Result<_>>()?
-    } else {
-        args.indices
-            .iter()
-            .map(|&i| dataset.get(i).map(|s| (i, s)))
-            .collect::<anyhow::Result<_>>()?
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut first = true;
+    let mut emit = |batch: Vec<(usize, Structure)>| -> anyhow::Result<()> {
+        if args.json {
+            for (i, s) in &batch {
+                let sep = if first { "[\n" } else { ",\n" };
+                first = false;
+                write!(
+                    out,
+                    "{sep}{}",
+                    serde_json::to_string_pretty(&to_json(*i, s))?
+                )?;
+            }
+        } else {
+            let frames: Vec<Structure> = batch.into_iter().map(|(_, s)| s).collect();
+            let text =
+                nucleate_core::io::write::write_extxyz(&frames).context("writing extended XYZ")?;
+            out.write_all(text.as_bytes())?;
+        }
+        Ok(())
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let docs: Vec<Value> = structures.iter().map(|(i, s)| to_json(*i, s)).collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&docs)?)?;
+    if args.indices.is_empty() {
+        // Streaming: one row group in memory at a time.
+        let mut next = 0;
+        for rg in dataset.row_groups() {
+            let rows = rg?;
+            let start = next;
+            next += rows.len();
+            emit((start..).zip(rows).collect())?;
+        }
     } else {
-        let frames: Vec<Structure> = structures.into_iter().map(|(_, s)| s).collect();
-        let text =
-            nucleate_core::io::write::write_extxyz(&frames).context("writing extended XYZ")?;
-        out.write_all(text.as_bytes())?;
+        for &i in &args.indices {
+            emit(vec![(i, dataset.get(i)?)])?;
+        }
     }
+    if args.json {
+        writeln!(out, "{}", if first { "[]" } else { "\n]" })?;
+    }
+    out.flush()?;
     Ok(())
 }
 
