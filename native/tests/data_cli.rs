@@ -571,7 +571,15 @@ fn convert_walks_directories_and_refuses_to_overwrite() {
         &"-o",
         &ds,
         &"--overwrite",
+        &"--compression",
+        &"gzip",
     ]));
+    let methane = nucleate(&[&"data", &"get", &ds, &"0", &"--json"]);
+    assert_ok(&methane);
+    assert_eq!(
+        stdout_json(&methane)[0]["numbers"],
+        serde_json::json!([6, 1, 1, 1, 1])
+    );
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(ds.join("manifest.json")).expect("manifest"))
             .expect("JSON");

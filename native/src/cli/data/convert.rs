@@ -1,6 +1,7 @@
 //! `nucleate data convert INPUT... -o DIR`: structure files → sharded Parquet + manifest.
 
 use crate::dataset::manifest::{SourceInfo, sha256_hex};
+use crate::dataset::write::Codec;
 use crate::dataset::{DatasetWriter, WriteOptions};
 use crate::input;
 use anyhow::{Context, bail};
@@ -23,6 +24,9 @@ pub struct ConvertArgs {
     /// Structures per Parquet row group (the unit of random access).
     #[arg(long, default_value_t = WriteOptions::default().row_group_size)]
     row_group_size: usize,
+    /// Page compression.
+    #[arg(long, value_enum, default_value = "snappy")]
+    compression: Codec,
     /// Replace a dataset already in the output directory.
     #[arg(long)]
     overwrite: bool,
@@ -40,6 +44,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let options = WriteOptions {
         shard_size: args.shard_size,
         row_group_size: args.row_group_size,
+        codec: args.compression,
     };
     let mut writer = DatasetWriter::create(&args.output, options, args.overwrite)?;
     let progress = progress_bar();
