@@ -585,3 +585,51 @@ fn convert_walks_directories_and_refuses_to_overwrite() {
             .expect("JSON");
     assert_eq!(m["n_structures"], 1);
 }
+
+#[test]
+fn glob_patterns_expand_in_name_order() {
+    let dir = scratch("glob");
+    for name in ["b.xyz", "a.xyz"] {
+        std::fs::copy(
+            sample("chemfiles_tests_data/xyz/methane.xyz"),
+            dir.join(name),
+        )
+        .expect("copy");
+    }
+    std::fs::copy(data("qm9_part1_first20.csv"), dir.join("c.csv")).expect("copy");
+    let pattern = dir.join("*.xyz");
+    let out = nucleate(&[&"data", &"inspect", &"--json", &pattern]);
+    assert_ok(&out);
+    let reports = stdout_json(&out);
+    let paths: Vec<&str> = reports
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(
+        paths[0].ends_with("a.xyz") && paths[1].ends_with("b.xyz"),
+        "{paths:?}"
+    );
+
+    let ds = dir.join("ds");
+    assert_ok(&nucleate(&[
+        &"data",
+        &"convert",
+        &dir.join("*.csv"),
+        &pattern,
+        &"-o",
+        &ds,
+    ]));
+    // Extended XYZ by default: the first structure is the first QM9 molecule (methane).
+    let out = nucleate(&[&"data", &"get", &ds, &"0"]);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("5\n") && text.contains("dsgdb9nsd_000001.xyz"),
+        "{text}"
+    );
+    let none = nucleate(&[&"data", &"inspect", &dir.join("*.nothing")]);
+    assert!(!none.status.success());
+}
