@@ -300,6 +300,7 @@ fn inspect_json_reports_each_file_and_fails_on_bad_ones() {
         text.contains("qm9_part1_first20.csv: 20 structure(s)"),
         "{text}"
     );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -354,6 +355,7 @@ fn inspect_reads_gzip_xz_and_bzip2_like_plain_files() {
     let r = &stdout_json(&gz)[0];
     assert_eq!(r["frames"], 200);
     assert_eq!(r["n_atoms"], 5);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -392,6 +394,7 @@ fn convert_then_read_back_gives_the_input_structures() {
         assert_eq!(g["index"], i);
         assert_same(g, w, &format!("structure {i}"));
     }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -414,6 +417,7 @@ fn random_access_returns_the_structure_at_each_index() {
     let past = nucleate(&[&"data", &"get", &ds, &"215"]);
     assert!(!past.status.success());
     assert!(String::from_utf8_lossy(&past.stderr).contains("out of range"));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -464,6 +468,7 @@ fn inspect_of_a_dataset_directory_gives_statistics() {
     assert_ok(&text);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("215 structures"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -513,6 +518,7 @@ fn split_is_reproducible_and_partitions_the_dataset() {
     ]);
     assert!(!small.status.success());
     assert!(String::from_utf8_lossy(&small.stderr).contains("110,000"));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -535,6 +541,7 @@ fn convert_reports_bad_rows_with_file_line_and_field() {
         !dir.join("ds/manifest.json").exists(),
         "no manifest for a failed conversion"
     );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -584,6 +591,7 @@ fn convert_walks_directories_and_refuses_to_overwrite() {
         serde_json::from_str(&std::fs::read_to_string(ds.join("manifest.json")).expect("manifest"))
             .expect("JSON");
     assert_eq!(m["n_structures"], 1);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -632,4 +640,5 @@ fn glob_patterns_expand_in_name_order() {
     );
     let none = nucleate(&[&"data", &"inspect", &dir.join("*.nothing")]);
     assert!(!none.status.success());
+    std::fs::remove_dir_all(&dir).ok();
 }
