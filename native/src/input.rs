@@ -1,22 +1,544 @@
 //! Opening structure files: the only place the CLI turns paths into bytes for `core`'s readers.
+//!
+//! - **Decompression** is transparent: gzip, xz and bzip2 are recognised by their magic bytes
+//!   (whatever the name), and a `.gz`/`.xz`/`.bz2` suffix is dropped before the format is guessed
+//!   from the extension.
+//! - **Kinds** beyond `core`'s [`Format`]s: `.npz` (rMD17 layout), and `.csv` files told apart
+//!   by their header: `XYZ_Ang` → QM9 (qm9pack), `cif` → CDVAE crystal CSV.
+//! - **Large CSVs** are cut into blocks of whole records and parsed on all cores; blocks come
+//!   back in file order ([`for_each_batch`]), with line numbers and record indices of the whole
+//!   file.
+//! - **Path arguments** may be files, directories (walked recursively, in name order) or glob
+//!   patterns ([`expand_inputs`]).
 
 use anyhow::{Context, bail};
 use nucleate_core::Structure;
-use nucleate_core::io::{self, Format};
-use std::path::Path;
+use nucleate_core::io::{self, Format, ReadError};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
-/// Read every structure in `path`, picking the reader by file extension.
-pub fn read_structures(path: &Path) -> anyhow::Result<Vec<Structure>> {
+/// What reads a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A text format of `core` (XYZ, SDF, MOL2, PDB, mmCIF, CIF, POSCAR).
+    Text(Format),
+    /// qm9pack CSV (`XYZ_Ang` column).
+    Qm9Csv,
+    /// CDVAE crystal CSV (`cif` column).
+    CrystalCsv,
+    /// NumPy archive in the rMD17 layout.
+    Npz,
+}
+
+/// Compression recognised by magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Xz,
+    Bzip2,
+}
+
+impl Compression {
+    /// Sniff the first bytes of a file.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Self::Gzip)
+        } else if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Some(Self::Xz)
+        } else if bytes.len() >= 4 && bytes.starts_with(b"BZh") && bytes[3].is_ascii_digit() {
+            Some(Self::Bzip2)
+        } else {
+            None
+        }
+    }
+}
+
+/// Extensions that name a file we can read (after a compression suffix is dropped).
+const SUPPORTED: &str = ".xyz, .extxyz, .sdf, .sd, .mol, .mol2, .pdb, .ent, .mmcif, .cif, .poscar, .contcar, .vasp, \
+     .npz, .csv (QM9 or CDVAE crystals), optionally .gz/.xz/.bz2-compressed";
+
+/// The file name with a compression suffix (`.gz`, `.xz`, `.bz2`) removed.
+pub fn logical_name(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let Some(format) = Format::from_file_name(&name) else {
+    let lower = name.to_ascii_lowercase();
+    for suffix in [".gz", ".gzip", ".xz", ".bz2"] {
+        if lower.ends_with(suffix) && lower.len() > suffix.len() {
+            return name[..name.len() - suffix.len()].to_owned();
+        }
+    }
+    name
+}
+
+/// Whether `path`'s name (compression suffix dropped) has an extension some reader takes.
+pub fn has_supported_extension(path: &Path) -> bool {
+    let name = logical_name(path).to_ascii_lowercase();
+    Format::from_file_name(&name).is_some() || name.ends_with(".npz") || name.ends_with(".csv")
+}
+
+/// Read `path` and undo any compression.
+///
+/// # Errors
+/// The file cannot be read, or its compressed stream is corrupt.
+pub fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    decompress(raw).with_context(|| format!("decompressing {}", path.display()))
+}
+
+/// Undo gzip, xz or bzip2 compression recognised by magic bytes; other bytes pass through.
+///
+/// # Errors
+/// A corrupt or truncated compressed stream.
+pub fn decompress(raw: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let Some(kind) = Compression::sniff(&raw) else {
+        return Ok(raw);
+    };
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(3));
+    match kind {
+        Compression::Gzip => {
+            flate2::read::MultiGzDecoder::new(raw.as_slice())
+                .read_to_end(&mut out)
+                .context("gzip stream")?;
+        }
+        Compression::Xz => {
+            lzma_rs::xz_decompress(&mut raw.as_slice(), &mut out)
+                .map_err(|e| anyhow::anyhow!("xz stream: {e}"))?;
+        }
+        Compression::Bzip2 => {
+            bzip2::read::MultiBzDecoder::new(raw.as_slice())
+                .read_to_end(&mut out)
+                .context("bzip2 stream")?;
+        }
+    }
+    Ok(out)
+}
+
+/// Decide how to read a file from its (logical) name and its decompressed bytes.
+///
+/// # Errors
+/// An unknown extension, or a CSV whose header names neither `XYZ_Ang` nor `cif`.
+pub fn detect(path: &Path, bytes: &[u8]) -> anyhow::Result<Kind> {
+    let name = logical_name(path);
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".npz") || bytes.starts_with(b"PK\x03\x04") {
+        return Ok(Kind::Npz);
+    }
+    if lower.ends_with(".csv") {
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len());
+        let header = String::from_utf8_lossy(&bytes[..end]);
+        let columns: Vec<&str> = header
+            .split(',')
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
+        if columns.contains(&"XYZ_Ang") {
+            return Ok(Kind::Qm9Csv);
+        }
+        if columns.contains(&"cif") {
+            return Ok(Kind::CrystalCsv);
+        }
         bail!(
-            "unrecognised file extension (supported: .xyz, .extxyz): {}",
+            "CSV header has neither an XYZ_Ang column (QM9) nor a cif column (CDVAE crystals): {}",
             path.display()
         );
+    }
+    match Format::from_file_name(&name) {
+        Some(f) => Ok(Kind::Text(f)),
+        None => bail!(
+            "unrecognised file extension (supported: {SUPPORTED}): {}",
+            path.display()
+        ),
+    }
+}
+
+/// Read every structure in `path`, picking the reader by content and extension. Each structure's
+/// `source` is set to the path when the reader left it empty.
+///
+/// # Errors
+/// Reading, decompression, detection or parse errors, naming the path (and line and field).
+pub fn read_structures(path: &Path) -> anyhow::Result<Vec<Structure>> {
+    let mut all = Vec::new();
+    for_each_batch(path, |batch| {
+        all.extend(batch);
+        Ok(())
+    })?;
+    Ok(all)
+}
+
+/// Records per parallel CSV block: large enough to amortise the hand-off, small enough to keep
+/// both cores busy and memory flat.
+const CSV_BLOCK_RECORDS: usize = 2048;
+
+/// Read `path` and hand its structures to `sink` in file order, in batches (see
+/// [`parse_batches`]). Returns the number of structures delivered.
+///
+/// # Errors
+/// As [`read_structures`], or the first error `sink` returns (which stops the reading).
+pub fn for_each_batch(
+    path: &Path,
+    sink: impl FnMut(Vec<Structure>) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let bytes = read_bytes(path)?;
+    let kind = detect(path, &bytes)?;
+    parse_batches(path, &bytes, kind, sink)
+}
+
+/// Parse the decompressed `bytes` of `path` as `kind`, handing structures to `sink` in file
+/// order. CSV datasets are parsed block-wise on all cores; other formats arrive as one batch.
+/// `path` labels errors and fills empty `source` fields. Returns the number of structures.
+///
+/// # Errors
+/// Parse errors (naming the path, line and field), or the first error of `sink`.
+pub fn parse_batches(
+    path: &Path,
+    bytes: &[u8],
+    kind: Kind,
+    mut sink: impl FnMut(Vec<Structure>) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let source = path.display().to_string();
+    let label = |mut batch: Vec<Structure>| {
+        for s in &mut batch {
+            if s.source.is_empty() {
+                s.source.clone_from(&source);
+            }
+        }
+        batch
     };
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    io::read_bytes(&bytes, format).with_context(|| format!("parsing {}", path.display()))
+    let parse_ctx = || format!("parsing {}", path.display());
+    let csv_reader: fn(&str) -> Result<Vec<Structure>, ReadError> = match kind {
+        Kind::Text(format) => {
+            let batch = io::read_bytes(bytes, format).with_context(parse_ctx)?;
+            let n = batch.len();
+            sink(label(batch))?;
+            return Ok(n);
+        }
+        Kind::Npz => {
+            let batch = io::npz::read_rmd17(bytes).with_context(parse_ctx)?;
+            let n = batch.len();
+            sink(label(batch))?;
+            return Ok(n);
+        }
+        Kind::Qm9Csv => io::qm9::read_qm9_csv,
+        Kind::CrystalCsv => io::crystal_csv::read_crystal_csv,
+    };
+    let text = utf8(bytes).with_context(parse_ctx)?;
+    let blocks = csv_blocks(text, CSV_BLOCK_RECORDS);
+    let mut n = 0;
+    parse_blocks_in_order(text, &blocks, csv_reader, |result| {
+        let batch = result.with_context(parse_ctx)?;
+        n += batch.len();
+        sink(label(batch))
+    })?;
+    if n == 0 {
+        return Err(ReadError::Empty).with_context(parse_ctx);
+    }
+    Ok(n)
+}
+
+/// Decode UTF-8, pointing at the line of the first invalid byte.
+fn utf8(bytes: &[u8]) -> Result<&str, ReadError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        ReadError::at(
+            line,
+            "text",
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })
+}
+
+/// A run of whole CSV records: byte range, the 1-based line it starts on and the index of its
+/// first record among the data rows.
+#[derive(Debug, Clone, PartialEq)]
+struct Block {
+    range: std::ops::Range<usize>,
+    first_line: usize,
+    first_record: usize,
+}
+
+/// The header's byte range (without its line break) and blocks of at most `per_block` records.
+/// Record ends are line breaks outside quotes (RFC 4180: a `""` escape toggles twice, so it does
+/// not move the boundary); blank lines are not records, as in `core`'s CSV parser.
+fn csv_blocks(text: &str, per_block: usize) -> (std::ops::Range<usize>, Vec<Block>) {
+    let b = text.as_bytes();
+    let per_block = per_block.max(1);
+    let mut header_end = None;
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut open: Option<(usize, usize, usize, usize)> = None; // start, line, first record, count
+    let mut records = 0;
+    let (mut pos, mut line) = (0, 1);
+    while pos < b.len() {
+        let (start, start_line) = (pos, line);
+        let mut in_quote = false;
+        let mut i = pos;
+        while i < b.len() {
+            match b[i] {
+                b'"' => in_quote = !in_quote,
+                b'\n' if !in_quote => break,
+                b'\n' => line += 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        let content = &b[start..i];
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        // The record's bytes including its line break.
+        let end = (i + 1).min(b.len());
+        pos = i + 1;
+        line += 1;
+        if content.is_empty() {
+            continue;
+        }
+        if header_end.is_none() {
+            header_end = Some(start..start + content.len());
+            continue;
+        }
+        let (block_start, block_line, first, count) =
+            open.unwrap_or((start, start_line, records, 0));
+        records += 1;
+        if count + 1 == per_block {
+            blocks.push(Block {
+                range: block_start..end,
+                first_line: block_line,
+                first_record: first,
+            });
+            open = None;
+        } else {
+            open = Some((block_start, block_line, first, count + 1));
+        }
+    }
+    if let Some((block_start, block_line, first, _)) = open {
+        blocks.push(Block {
+            range: block_start..b.len(),
+            first_line: block_line,
+            first_record: first,
+        });
+    }
+    (header_end.unwrap_or(0..0), blocks)
+}
+
+/// Parse `blocks` of `text` with `reader` on all cores, handing results to `sink` in block
+/// order. Each block is parsed as the header plus its records; errors and record indices are
+/// shifted back to the whole file. Stops at the first error of `sink`.
+fn parse_blocks_in_order(
+    text: &str,
+    (header, blocks): &(std::ops::Range<usize>, Vec<Block>),
+    reader: fn(&str) -> Result<Vec<Structure>, ReadError>,
+    mut sink: impl FnMut(Result<Vec<Structure>, ReadError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let header = &text[header.clone()];
+    let parse = |block: &Block| -> Result<Vec<Structure>, ReadError> {
+        let mut chunk = String::with_capacity(header.len() + 1 + block.range.len());
+        chunk.push_str(header);
+        chunk.push('\n');
+        chunk.push_str(&text[block.range.clone()]);
+        // Line 1 is the header; the block's first record sits on line 2 of `chunk`.
+        let shift = block.first_line - 2;
+        let mut out = reader(&chunk).map_err(|e| match e {
+            ReadError::Parse(mut p) if p.line >= 2 => {
+                p.line += shift;
+                ReadError::Parse(p)
+            }
+            other => other,
+        })?;
+        for s in &mut out {
+            s.record_index += block.first_record;
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(blocks.len())
+        .max(1);
+    if threads == 1 {
+        for block in blocks {
+            sink(parse(block))?;
+        }
+        return Ok(());
+    }
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (tx, rx) =
+            mpsc::sync_channel::<(usize, Result<Vec<Structure>, ReadError>)>(threads * 2);
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, parse) = (&next, &stop, &parse);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(block) = blocks.get(k) else { break };
+                    if tx.send((k, parse(block))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut want = 0;
+        let result = (|| {
+            for (k, r) in &rx {
+                pending.insert(k, r);
+                while let Some(r) = pending.remove(&want) {
+                    want += 1;
+                    sink(r)?;
+                }
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        result
+    })
+}
+
+/// Expand command-line inputs: existing files as given; directories walked recursively (files
+/// with a supported extension, in name order); anything else as a glob pattern (matches in name
+/// order). Each result says whether the user named it directly (`true`) or it was found in a
+/// directory.
+///
+/// # Errors
+/// A path that neither exists nor matches anything, an invalid pattern, an unreadable directory.
+pub fn expand_inputs(args: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.is_dir() {
+            walk(arg, &mut out)?;
+        } else if arg.exists() {
+            out.push((arg.clone(), true));
+        } else {
+            let pattern = arg.to_string_lossy();
+            let mut matched: Vec<PathBuf> = glob::glob(&pattern)
+                .with_context(|| format!("invalid glob pattern {pattern:?}"))?
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("expanding {pattern:?}"))?;
+            if matched.is_empty() {
+                bail!("no such file or directory: {}", arg.display());
+            }
+            matched.sort();
+            for m in matched {
+                if m.is_dir() {
+                    walk(&m, &mut out)?;
+                } else {
+                    out.push((m, true));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> anyhow::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if has_supported_extension(&p) {
+            out.push((p, false));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_suffix_is_dropped() {
+        assert_eq!(logical_name(Path::new("a/qm9.csv.gz")), "qm9.csv");
+        assert_eq!(logical_name(Path::new("x.XYZ.bz2")), "x.XYZ");
+        assert_eq!(logical_name(Path::new("x.xz")), "x");
+        assert_eq!(logical_name(Path::new(".gz")), ".gz");
+        assert!(has_supported_extension(Path::new("m.sdf.xz")));
+        assert!(!has_supported_extension(Path::new("LICENSE.txt")));
+    }
+
+    #[test]
+    fn decompress_gzip_bzip2_xz_and_plain() {
+        let text = b"1\nmethane\nC 0 0 0\n".to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &text).expect("in-memory write");
+        let gz = gz.finish().expect("in-memory gzip");
+        assert_eq!(decompress(gz).expect("gzip"), text);
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        std::io::Write::write_all(&mut bz, &text).expect("in-memory write");
+        let bz = bz.finish().expect("in-memory bzip2");
+        assert_eq!(decompress(bz).expect("bzip2"), text);
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut text.as_slice(), &mut xz).expect("in-memory xz");
+        assert_eq!(decompress(xz).expect("xz"), text);
+        assert_eq!(decompress(text.clone()).expect("plain"), text);
+        let mut broken = vec![0x1f, 0x8b];
+        broken.extend_from_slice(b"not gzip at all");
+        assert!(decompress(broken).is_err());
+    }
+
+    #[test]
+    fn csv_blocks_respect_quotes_and_blank_lines() {
+        let text = "a,b\n1,\"x\ny\"\n\n2,\"q\"\"\nr\"\r\n3,z\n4,w";
+        let (h, blocks) = csv_blocks(text, 2);
+        assert_eq!(&text[h], "a,b");
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            &text[blocks[0].range.clone()],
+            "1,\"x\ny\"\n\n2,\"q\"\"\nr\"\r\n"
+        );
+        assert_eq!((blocks[0].first_line, blocks[0].first_record), (2, 0));
+        assert_eq!(&text[blocks[1].range.clone()], "3,z\n4,w");
+        assert_eq!((blocks[1].first_line, blocks[1].first_record), (7, 2));
+    }
+
+    #[test]
+    fn csv_blocks_of_header_only() {
+        let (h, blocks) = csv_blocks("a,b\n", 4);
+        assert_eq!(h, 0..3);
+        assert!(blocks.is_empty());
+    }
+
+    /// Small blocks on several threads give what one parse of the whole file gives, in order,
+    /// and an error deep in the file keeps its line number.
+    #[test]
+    fn parallel_blocks_match_a_whole_file_parse() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/datasets/qm9_part1_first20.csv");
+        let text = std::fs::read_to_string(&path).expect("committed slice");
+        let whole = io::qm9::read_qm9_csv(&text).expect("slice parses");
+        let blocks = csv_blocks(&text, 3);
+        assert_eq!(blocks.1.len(), 7);
+        let mut got = Vec::new();
+        parse_blocks_in_order(&text, &blocks, io::qm9::read_qm9_csv, |r| {
+            got.extend(r?);
+            Ok(())
+        })
+        .expect("blocks parse");
+        assert_eq!(got, whole);
+
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[17] = "broken,row";
+        let bad = lines.join("\n");
+        let err = parse_blocks_in_order(&bad, &csv_blocks(&bad, 3), io::qm9::read_qm9_csv, |r| {
+            r?;
+            Ok(())
+        })
+        .expect_err("row 17 is broken");
+        let want = io::qm9::read_qm9_csv(&bad).expect_err("whole-file parse fails too");
+        assert_eq!(err.downcast_ref::<ReadError>(), Some(&want));
+        assert_eq!(want.line(), Some(18));
+    }
 }

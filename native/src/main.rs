@@ -2,6 +2,7 @@
 
 mod backend;
 mod cli;
+mod dataset;
 mod input;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Render(cli::render::RenderArgs),
     /// Generation metrics (EDM stability, validity, uniqueness, novelty) of molecule files.
     Metrics(cli::metrics::MetricsArgs),
+    /// Inspect structure files and datasets, convert them to Parquet, split them.
+    Data(cli::data::DataArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Render(args) => cli::render::run(&args),
         Command::Metrics(args) => cli::metrics::run(&args),
+        Command::Data(args) => cli::data::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

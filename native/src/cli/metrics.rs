@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// Arguments of `nucleate metrics`.
 #[derive(Debug, clap::Args)]
 pub struct MetricsArgs {
-    /// Molecule files (every frame / record is one molecule; positions in Å).
+    /// Molecule files or converted datasets (directories from `nucleate data convert`); every
+    /// frame / record is one molecule, positions in Å.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Reference (training-set) molecules for novelty; novelty is omitted without them.
@@ -26,7 +27,17 @@ pub struct MetricsArgs {
 fn read_all(paths: &[PathBuf], limit: Option<usize>) -> anyhow::Result<Vec<Structure>> {
     let mut out = Vec::new();
     for path in paths {
-        out.extend(crate::input::read_structures(path)?);
+        if path.is_dir() && crate::dataset::manifest::Manifest::exists_in(path) {
+            let dataset = crate::dataset::read::Dataset::open(path)?;
+            for s in dataset.structures() {
+                out.push(s?);
+                if limit.is_some_and(|l| out.len() >= l) {
+                    break;
+                }
+            }
+        } else {
+            out.extend(crate::input::read_structures(path)?);
+        }
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
