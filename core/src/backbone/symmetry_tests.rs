@@ -4,7 +4,10 @@
 
 use burn::tensor::{DType, Device, Tensor};
 
-use super::{AtomGraph, Ct, CtConfig, Et, EtConfig, VecPreNormKind};
+use super::{
+    AtomGraph, Ct, CtConfig, EgnnConfig, EgnnDynamics, EquivariantBlock, Et, EtConfig,
+    UniGemConfig, VecPreNormKind,
+};
 use crate::Structure;
 use crate::graph::{RadiusGraphOptions, radius_graph_batch};
 use crate::head::{EquivariantScalarHead, Readout};
@@ -161,4 +164,144 @@ fn ct_with_checkpoint_dyt_prenorm_is_not_equivariant() {
     };
     let err = check_symmetries(&model, &structures()[0], &check).unwrap_err();
     assert_eq!(err.transform, "rotation");
+}
+
+/// One-hot node features over `[H, C, N, O, Si, Ti]` (unknown elements: all zeros).
+fn one_hot(s: &Structure, dtype: DType, device: &Device) -> Tensor<2> {
+    const TYPES: [u8; 6] = [1, 6, 7, 8, 14, 22];
+    let n = s.n_atoms();
+    let v: Vec<f64> = s
+        .numbers
+        .iter()
+        .flat_map(|z| TYPES.map(|t| f64::from(u8::from(t == *z))))
+        .collect();
+    Tensor::from_data(burn::tensor::TensorData::new(v, [n, 6]), (device, dtype))
+}
+
+fn egnn_graph(s: &Structure, dtype: DType, device: &Device) -> AtomGraph {
+    if s.pbc.iter().any(|&p| p) {
+        // Crystals: a radius graph without self-loops (images are ordinary neighbours).
+        let g = radius_graph_batch(
+            std::slice::from_ref(s),
+            &RadiusGraphOptions::with_cutoff(4.0),
+        )
+        .unwrap();
+        AtomGraph::from_batched_with_dtype(std::slice::from_ref(s), &g, device, dtype).unwrap()
+    } else {
+        AtomGraph::complete_with_dtype(std::slice::from_ref(s), device, dtype).unwrap()
+    }
+}
+
+fn check_egnn(dtype: DType) {
+    let device = Device::default();
+    let config = EgnnConfig::new().with_hidden_nf(16).with_n_layers(3);
+    let mut dynamics: EgnnDynamics =
+        cast_module(EgnnDynamics::new(&config, 6, 0, &device).unwrap(), dtype);
+    let mut egnn = cast_module(
+        config.clone().with_in_node_nf(6).init(&device).unwrap(),
+        dtype,
+    );
+    let mut unigem = cast_module(
+        UniGemConfig::new()
+            .with_egnn(config.clone())
+            .with_branch_layers(2)
+            .init(&device)
+            .unwrap(),
+        dtype,
+    );
+    // EDM initialises the last coordinate layer with gain 0.001; trained models take larger
+    // steps. Scale it up so that the equivariant output is not tiny next to f32 rounding.
+    let grow = |b: &mut EquivariantBlock| {
+        let w = b.coord.coord_mlp2.weight.clone();
+        b.coord.coord_mlp2.weight = w.map(|w| w.mul_scalar(300.0));
+    };
+    egnn.blocks.iter_mut().for_each(grow);
+    dynamics.egnn.blocks.iter_mut().for_each(grow);
+    grow(&mut unigem.shared);
+    unigem.main.iter_mut().for_each(grow);
+    unigem.branch.iter_mut().for_each(grow);
+    let t = Tensor::<1>::from_floats([0.4], &device).cast(dtype);
+    let model = |s: &Structure| {
+        let g = egnn_graph(s, dtype, &device);
+        let h = one_hot(s, dtype, &device);
+        let out = egnn.forward(&g, h.clone()).unwrap();
+        let dx = out.x.sub(g.pos.clone());
+        let mut scalars = values(out.h);
+        let mut vectors = values(dx);
+        let mut global = Vec::new();
+        if !s.pbc.iter().any(|&p| p) {
+            let (eps_x, eps_h) = dynamics.forward(&g, h.clone(), t.clone(), None).unwrap();
+            scalars.extend(values(eps_h));
+            vectors.extend(values(eps_x));
+            let u = unigem
+                .forward(&g, h.narrow(1, 0, 6), t.clone(), &[true])
+                .unwrap();
+            scalars.extend(values(u.atom_types));
+            vectors.extend(values(u.eps_x));
+            global.extend(values(u.property));
+        }
+        // Rows per atom: concatenate the blocks atom-wise.
+        let n = s.n_atoms();
+        let blocks = scalars.len() / n.max(1) / 6;
+        let vblocks = vectors.len() / n.max(1) / 3;
+        SymmetryOutput {
+            scalars: interleave(&scalars, n, 6, blocks),
+            scalar_width: 6 * blocks,
+            vectors: interleave_vectors(&vectors, n, vblocks),
+            vector_width: vblocks,
+            global,
+        }
+    };
+    for (k, s) in structures().iter().enumerate() {
+        let check = SymmetryCheck {
+            reflection: true,
+            tolerance: tolerance(dtype),
+            seed: 400 + k as u64,
+        };
+        let out = model(s);
+        assert!(
+            out.vectors.iter().any(|v| v.abs() > 1e-6),
+            "coordinates do not move"
+        );
+        let report = check_symmetries(&model, s, &check).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!(
+            "EGNN {dtype:?} structure {k}: worst relative error {:.2e}",
+            report.worst()
+        );
+    }
+}
+
+/// `blocks` consecutive `[n, w]` arrays → one `[n, blocks·w]` array.
+fn interleave(v: &[f64], n: usize, w: usize, blocks: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(v.len());
+    for i in 0..n {
+        for b in 0..blocks {
+            let start = b * n * w + i * w;
+            out.extend_from_slice(&v[start..start + w]);
+        }
+    }
+    out
+}
+
+/// `blocks` consecutive `[n, 3]` arrays → one `[n, 3, blocks]` array.
+fn interleave_vectors(v: &[f64], n: usize, blocks: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(v.len());
+    for i in 0..n {
+        for c in 0..3 {
+            for b in 0..blocks {
+                out.push(v[b * n * 3 + i * 3 + c]);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn egnn_is_invariant_and_equivariant_f32() {
+    check_egnn(DType::F32);
+}
+
+#[test]
+fn egnn_is_invariant_and_equivariant_f64() {
+    check_egnn(DType::F64);
 }
