@@ -17,10 +17,10 @@
 //! the main trunk (nucleation phase) or a branch trunk (growth phase), with atom-type and
 //! property heads on the final hidden features.
 
+use crate::nn::activation::{sigmoid, silu};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::BackboneError;

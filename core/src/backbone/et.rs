@@ -19,16 +19,18 @@
 //! `v_proj` output is per head `[scalar | gate₁ | gate₂]`, `vec_proj` and `o_proj` outputs are
 //! three contiguous blocks of `F`.
 
+use crate::nn::activation::silu;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::BackboneError;
 use super::input::AtomGraph;
 use crate::nn::xavier_linear;
-use crate::nn::{CosineCutoff, ExpNormalSmearing, ExpNormalSmearingConfig, scatter_sum};
+use crate::nn::{
+    CosineCutoff, EquivariantLayerNorm, ExpNormalSmearing, ExpNormalSmearingConfig, scatter_sum,
+};
 
 /// Where the radial basis enters the attention (TorchMD-Net `distance_influence`).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -90,6 +92,10 @@ pub struct EtConfig {
     /// the cutoff.
     #[config(default = true)]
     pub vector_cutoff: bool,
+    /// Whitened equivariant LayerNorm on the final vector features (SCD's `layernorm_on_vec`;
+    /// off in TorchMD-Net).
+    #[config(default = false)]
+    pub layernorm_on_vec: bool,
 }
 
 impl EtConfig {
@@ -153,6 +159,9 @@ impl EtConfig {
                 .map(|_| EtAttention::new(self, true, device))
                 .collect(),
             out_norm: LayerNormConfig::new(f).init(device),
+            vec_norm: self
+                .layernorm_on_vec
+                .then(|| EquivariantLayerNorm::new(f, device)),
             hidden_channels: f,
             max_z: self.max_z,
             cutoff_lower: self.cutoff_lower,
@@ -425,6 +434,8 @@ pub struct Et {
     pub layers: Vec<EtAttention>,
     /// Final LayerNorm on `x`.
     pub out_norm: LayerNorm,
+    /// Final whitened equivariant LayerNorm on `vec`, if enabled.
+    pub vec_norm: Option<EquivariantLayerNorm>,
     hidden_channels: usize,
     max_z: usize,
     cutoff_lower: f64,
@@ -463,6 +474,9 @@ impl Et {
             let (dx, dvec) = layer.forward(x.clone(), vec.clone(), &edges);
             x = x.add(dx);
             vec = vec.add(dvec);
+        }
+        if let Some(norm) = &self.vec_norm {
+            vec = norm.forward(vec);
         }
         Ok(EquivariantFeatures {
             x: self.out_norm.forward(x),

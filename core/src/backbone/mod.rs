@@ -14,6 +14,7 @@ pub mod ct;
 pub mod egnn;
 pub mod et;
 pub mod input;
+pub mod registry;
 pub mod torchmdnet;
 
 #[cfg(test)]
@@ -23,6 +24,7 @@ pub use ct::{Ct, CtConfig, VecPreNormKind};
 pub use egnn::{Egnn, EgnnConfig, EgnnDynamics, EquivariantBlock, UniGem, UniGemConfig};
 pub use et::{DistanceInfluence, EquivariantFeatures, Et, EtAttention, EtConfig};
 pub use input::{AtomGraph, EdgeGeometry};
+pub use registry::{BackboneConfig, ModelSummary};
 
 use crate::graph::GraphError;
 

@@ -89,11 +89,13 @@ fn et_is_invariant_and_equivariant_f64() {
     check_et(DType::F64);
 }
 
+/// A small CT; `whitened` turns on the whitened vector LayerNorm after every layer.
 fn ct_model(
     kind: VecPreNormKind,
+    whitened: bool,
     dtype: DType,
     device: &Device,
-) -> impl Fn(&Structure) -> SymmetryOutput {
+) -> Box<dyn Fn(&Structure) -> SymmetryOutput> {
     let config = CtConfig::new()
         .with_et(
             EtConfig::new()
@@ -102,11 +104,12 @@ fn ct_model(
                 .with_num_heads(4)
                 .with_num_rbf(8),
         )
-        .with_vec_prenorm(kind);
+        .with_vec_prenorm(kind)
+        .with_vec_post_norm(whitened);
     let ct: Ct = cast_module(config.init(device).unwrap(), dtype);
     let cutoff = config.et.cutoff_upper;
     let device = device.clone();
-    move |s: &Structure| {
+    Box::new(move |s: &Structure| {
         let g = graph(s, cutoff, dtype, &device);
         // An invariant condition: the same vector whatever the pose.
         let cond = Tensor::<2>::ones([1, 16], (&device, dtype)).mul_scalar(0.3);
@@ -118,13 +121,19 @@ fn ct_model(
             vector_width: 16,
             global: Vec::new(),
         }
-    }
+    })
 }
 
 fn check_ct(dtype: DType) {
     let device = Device::default();
-    let model = ct_model(VecPreNormKind::Equivariant, dtype, &device);
-    for (k, s) in structures().iter().enumerate() {
+    let plain = ct_model(VecPreNormKind::Equivariant, false, dtype, &device);
+    let whitened = ct_model(VecPreNormKind::Equivariant, true, dtype, &device);
+    let structures = structures();
+    let cases = structures
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| [(k, s, &plain), (k + 10, s, &whitened)]);
+    for (k, s, model) in cases {
         let check = SymmetryCheck {
             reflection: true,
             tolerance: tolerance(dtype),
@@ -134,9 +143,9 @@ fn check_ct(dtype: DType) {
             model(s).vectors.iter().any(|v| v.abs() > 1e-3),
             "vectors vanish"
         );
-        let report = check_symmetries(&model, s, &check).unwrap_or_else(|e| panic!("{e}"));
+        let report = check_symmetries(model.as_ref(), s, &check).unwrap_or_else(|e| panic!("{e}"));
         eprintln!(
-            "CT {dtype:?} structure {k}: worst relative error {:.2e}",
+            "CT {dtype:?} case {k}: worst relative error {:.2e}",
             report.worst()
         );
     }
@@ -156,13 +165,13 @@ fn ct_is_invariant_and_equivariant_f64() {
 fn ct_with_checkpoint_dyt_prenorm_is_not_equivariant() {
     // SCD's elementwise DyT vector pre-norm (backbones.md §3.4 caveat): the checker must see it.
     let device = Device::default();
-    let model = ct_model(VecPreNormKind::DyT, DType::F64, &device);
+    let model = ct_model(VecPreNormKind::DyT, false, DType::F64, &device);
     let check = SymmetryCheck {
         reflection: true,
         tolerance: tolerance(DType::F64),
         seed: 300,
     };
-    let err = check_symmetries(&model, &structures()[0], &check).unwrap_err();
+    let err = check_symmetries(model.as_ref(), &structures()[0], &check).unwrap_err();
     assert_eq!(err.transform, "rotation");
 }
 
@@ -304,4 +313,52 @@ fn egnn_is_invariant_and_equivariant_f32() {
 #[test]
 fn egnn_is_invariant_and_equivariant_f64() {
     check_egnn(DType::F64);
+}
+
+#[test]
+fn et_forces_match_finite_differences_and_are_finite_on_self_loops() {
+    // Energy of a small periodic crystal (self-loops and self-images present) in f64 on an
+    // autodiff device; −∂E/∂pos by backprop against central differences.
+    let device = Device::default().autodiff();
+    let dtype = DType::F64;
+    let config = EtConfig::new()
+        .with_hidden_channels(8)
+        .with_num_layers(2)
+        .with_num_heads(2)
+        .with_num_rbf(6);
+    let et: Et = cast_module(config.init(&device).unwrap(), dtype);
+    let head = cast_module(EquivariantScalarHead::new(8, &device), dtype);
+    let s = structures().remove(1);
+    let energy = |s: &Structure, track: bool| {
+        let g = graph(s, config.cutoff_upper, dtype, &device);
+        let pos = if track {
+            g.pos.clone().require_grad()
+        } else {
+            g.pos.clone()
+        };
+        let g = g.with_pos(pos.clone());
+        let out = et.forward(&g).unwrap();
+        let y = head.forward(out.x, out.vec);
+        (Readout::new().forward(y, g.batch.clone(), 1), pos)
+    };
+    let (e, pos) = energy(&s, true);
+    let grads = e.backward();
+    let grad = values(pos.grad(&grads).expect("gradient w.r.t. positions"));
+    assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
+    let h = 1e-5;
+    for atom in 0..s.n_atoms() {
+        for c in 0..3 {
+            let mut plus = s.clone();
+            plus.positions[atom][c] += h;
+            let mut minus = s.clone();
+            minus.positions[atom][c] -= h;
+            let fd = (values(energy(&plus, false).0)[0] - values(energy(&minus, false).0)[0])
+                / (2.0 * h);
+            let ad = grad[atom * 3 + c];
+            assert!(
+                (fd - ad).abs() <= 1e-6 * (1.0 + ad.abs()),
+                "atom {atom} axis {c}: finite difference {fd}, backprop {ad}"
+            );
+        }
+    }
 }

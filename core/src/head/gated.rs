@@ -6,9 +6,9 @@
 //! second projection. Norms of exactly-zero vectors are 0 with zero gradient (TorchMD-Net masks
 //! whole atoms; masking single channels gives the same values).
 
+use crate::nn::activation::silu;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::nn::xavier_linear;

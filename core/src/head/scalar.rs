@@ -4,10 +4,10 @@
 //! `y_i`; [`Readout`] then scales by the dataset standard deviation, reduces over the atoms of
 //! each system (sum or mean) and adds the dataset mean, in TorchMD-Net's order.
 
+use crate::nn::activation::silu;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::gated::GatedEquivariantBlock;
