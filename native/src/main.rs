@@ -3,6 +3,7 @@
 mod backend;
 mod cli;
 mod input;
+mod model_config;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Render the first structure of a file to a PNG (offscreen, on the GPU or a software driver).
     Render(cli::render::RenderArgs),
+    /// Inspect models: `nucleate model summary CONFIG [--json]`.
+    Model(cli::model::ModelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => cli::render::run(&args),
+        Command::Model(args) => cli::model::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
