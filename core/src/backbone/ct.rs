@@ -23,7 +23,6 @@
 //! (`β` is kept, unused, so checkpoints load into either form). Choose
 //! [`VecPreNormKind::DyT`] to reproduce checkpoint outputs.
 
-use crate::nn::activation::silu;
 use burn::config::Config;
 use burn::module::{Flag, Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -34,6 +33,7 @@ use super::et::{
     EdgeFeatures, EquivariantFeatures, EtAttention, EtConfig, NeighborEmbedding, check_z, embedding,
 };
 use super::input::AtomGraph;
+use crate::nn::activation::silu;
 use crate::nn::{EquivariantLayerNorm, ExpNormalSmearing, xavier_linear};
 
 /// Which vector pre-norm the CT layers apply (see the module docs).

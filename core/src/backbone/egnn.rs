@@ -17,7 +17,6 @@
 //! the main trunk (nucleation phase) or a branch trunk (growth phase), with atom-type and
 //! property heads on the final hidden features.
 
-use crate::nn::activation::{sigmoid, silu};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -25,6 +24,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::BackboneError;
 use super::input::AtomGraph;
+use crate::nn::activation::{sigmoid, silu};
 use crate::nn::{scatter_mean, scatter_sum, xavier_linear};
 
 /// How edge messages are aggregated at a node.

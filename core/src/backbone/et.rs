@@ -19,7 +19,6 @@
 //! `v_proj` output is per head `[scalar | gate₁ | gate₂]`, `vec_proj` and `o_proj` outputs are
 //! three contiguous blocks of `F`.
 
-use crate::nn::activation::silu;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear};
@@ -27,6 +26,8 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::BackboneError;
 use super::input::AtomGraph;
+use crate::graph::RadiusGraphOptions;
+use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 use crate::nn::{
     CosineCutoff, EquivariantLayerNorm, ExpNormalSmearing, ExpNormalSmearingConfig, scatter_sum,
@@ -167,6 +168,15 @@ impl EtConfig {
             cutoff_lower: self.cutoff_lower,
             cutoff_upper: self.cutoff_upper,
         })
+    }
+
+    /// The radius-graph options this ET expects: edges below `cutoff_upper`, self-loops
+    /// included (TorchMD-Net's `loop=True`; each atom attends to itself).
+    pub fn graph_options(&self) -> RadiusGraphOptions {
+        RadiusGraphOptions {
+            self_loops: true,
+            ..RadiusGraphOptions::with_cutoff(self.cutoff_upper)
+        }
     }
 
     pub(crate) fn rbf_config(&self) -> ExpNormalSmearingConfig {
@@ -448,7 +458,8 @@ impl Et {
         self.hidden_channels
     }
 
-    /// Per-atom features of every system in `graph`.
+    /// Per-atom features of every system in `graph`, which should be built with
+    /// [`EtConfig::graph_options`] (self-loops included, as in TorchMD-Net).
     ///
     /// # Shapes
     /// Output: `x` `[n_atoms, F]`, `vec` `[n_atoms, 3, F]`.
@@ -501,7 +512,6 @@ pub(crate) fn check_z(graph: &AtomGraph, max_z: usize) -> Result<(), BackboneErr
 mod tests {
     use super::*;
     use crate::Structure;
-    use crate::graph::RadiusGraphOptions;
 
     #[test]
     fn parameter_count_matches_the_spec() {

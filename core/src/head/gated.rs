@@ -6,11 +6,11 @@
 //! second projection. Norms of exactly-zero vectors are 0 with zero gradient (TorchMD-Net masks
 //! whole atoms; masking single channels gives the same values).
 
-use crate::nn::activation::silu;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
+use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 
 /// One gated equivariant block `h_in → h_out` (intermediate width `h_in`).
