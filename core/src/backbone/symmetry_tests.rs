@@ -362,3 +362,49 @@ fn et_forces_match_finite_differences_and_are_finite_on_self_loops() {
         }
     }
 }
+
+#[test]
+fn rotated_copy_in_the_same_batch_has_the_same_energy() {
+    // MACE's check: a structure and a rotated copy batched together give equal energies, and
+    // a 2×1×1 supercell of a crystal has twice the unit cell's (sum readout).
+    let device = Device::default();
+    let config = EtConfig::new()
+        .with_hidden_channels(16)
+        .with_num_layers(2)
+        .with_num_heads(4)
+        .with_num_rbf(8);
+    let et = config.init(&device).unwrap();
+    let head = EquivariantScalarHead::new(16, &device);
+    let mut rng = TestRng::new(21);
+    let s = structures().remove(1);
+    let r = rng.rotation();
+    let mut rotated = s.clone();
+    for p in &mut rotated.positions {
+        *p = [0, 1, 2].map(|i| (0..3).map(|k| r[i][k] * p[k]).sum());
+    }
+    if let Some(l) = &mut rotated.lattice {
+        for row in l.iter_mut() {
+            *row = [0, 1, 2].map(|i| (0..3).map(|k| r[i][k] * row[k]).sum());
+        }
+    }
+    let mut supercell = s.clone();
+    let a = s.lattice.unwrap()[0];
+    for p in s.positions.iter() {
+        supercell
+            .positions
+            .push([p[0] + a[0], p[1] + a[1], p[2] + a[2]]);
+    }
+    supercell.numbers.extend_from_slice(&s.numbers);
+    if let Some(l) = &mut supercell.lattice {
+        l[0] = [2.0 * a[0], 2.0 * a[1], 2.0 * a[2]];
+    }
+    let batch = [s, rotated, supercell];
+    let g = AtomGraph::from_structures(&batch, &config.graph_options(), &device).unwrap();
+    let out = et.forward(&g).unwrap();
+    let e = values(Readout::new().forward(head.forward(out.x, out.vec), g.batch.clone(), 3));
+    assert!((e[0] - e[1]).abs() <= 1e-5 * e[0].abs().max(1.0), "{e:?}");
+    assert!(
+        (e[2] - 2.0 * e[0]).abs() <= 1e-5 * e[0].abs().max(1.0),
+        "{e:?}"
+    );
+}
