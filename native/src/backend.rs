@@ -1,4 +1,4 @@
-//! The one place the native tool chooses its GPU backend.
+//! The one place the native tool chooses its backends (wgpu for rendering, burn for models).
 //!
 //! Rendering goes through wgpu on whatever the platform offers (Vulkan, Metal, DX12, GL); the
 //! environment variables `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` override
@@ -21,4 +21,11 @@ pub fn render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Que
         info.device_type
     );
     Ok(found)
+}
+
+/// The burn device models are built on for inspection (parameter counts): burn's default
+/// device of the enabled backends (only the CPU `ndarray` backend is enabled in this crate)
+/// with autodiff, so that trainable parameters are told apart from frozen ones.
+pub fn model_device() -> burn::tensor::Device {
+    burn::tensor::Device::default().autodiff()
 }

@@ -4,6 +4,7 @@ mod backend;
 mod cli;
 mod dataset;
 mod input;
+mod model_config;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Command {
     Metrics(cli::metrics::MetricsArgs),
     /// Inspect structure files and datasets, convert them to Parquet, split them.
     Data(cli::data::DataArgs),
+    /// Inspect models: `nucleate model summary CONFIG [--json]`.
+    Model(cli::model::ModelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +38,7 @@ fn main() -> std::process::ExitCode {
         Command::Render(args) => cli::render::run(&args),
         Command::Metrics(args) => cli::metrics::run(&args),
         Command::Data(args) => cli::data::run(&args),
+        Command::Model(args) => cli::model::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -26,7 +26,6 @@
 use burn::config::Config;
 use burn::module::{Flag, Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 
 use super::BackboneError;
@@ -34,7 +33,8 @@ use super::et::{
     EdgeFeatures, EquivariantFeatures, EtAttention, EtConfig, NeighborEmbedding, check_z, embedding,
 };
 use super::input::AtomGraph;
-use crate::nn::{ExpNormalSmearing, xavier_linear};
+use crate::nn::activation::silu;
+use crate::nn::{EquivariantLayerNorm, ExpNormalSmearing, xavier_linear};
 
 /// Which vector pre-norm the CT layers apply (see the module docs).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -69,6 +69,10 @@ pub struct CtConfig {
     /// Clamp bound for features, updates and the condition.
     #[config(default = 1000.0)]
     pub clip: f64,
+    /// Whitened equivariant LayerNorm on `v` after every layer (SCD's `vec_post_norm`). The
+    /// final one alone is `et.layernorm_on_vec` (CT-small, MD17).
+    #[config(default = false)]
+    pub vec_post_norm: bool,
     /// Freeze the element embedding and the mask token (SCD pretraining).
     #[config(default = false)]
     pub freeze_embeddings: bool,
@@ -130,6 +134,8 @@ impl CtConfig {
             cutoff_lower: self.et.cutoff_lower,
             cutoff_upper: self.et.cutoff_upper,
             inv_post_norm: self.inv_post_norm,
+            vec_post_norm: self.vec_post_norm,
+            layernorm_on_vec: self.et.layernorm_on_vec,
             clip: self.clip,
         })
     }
@@ -339,10 +345,10 @@ pub struct CtLayer {
     pub vec_norm: VecPreNorm,
     /// LayerNorm after the residual update of `x`.
     pub x_post_norm: LayerNorm,
-    /// Channel weights `[F]` of SCD's whitened vector LayerNorm. SCD builds one per layer and
-    /// uses it only in configurations with `vec_post_norm` / `layernorm_on_vec` (off in
-    /// `scd.yaml`, which this CT follows); kept so that parameter counts and checkpoints match.
-    pub v_post_norm: Param<Tensor<1>>,
+    /// Whitened vector LayerNorm after the residual update of `v`. Every layer has one (as in
+    /// SCD, so parameter counts and checkpoints match); it runs after every layer with
+    /// `vec_post_norm`, and after the last one alone with `et.layernorm_on_vec`.
+    pub v_post_norm: EquivariantLayerNorm,
     /// Drop-path probability.
     pub p_droppath: f64,
     /// Whether the layer trains (drop-path active on an autodiff device).
@@ -359,7 +365,7 @@ impl CtLayer {
             conditional_ln: AdaNorm::new(f, device),
             vec_norm: VecPreNorm::new(f, config.vec_prenorm, device),
             x_post_norm: LayerNormConfig::new(f).init(device),
-            v_post_norm: Initializer::Ones.init([f], device),
+            v_post_norm: EquivariantLayerNorm::new(f, device),
             p_droppath: config.p_droppath,
             training: Param::from_bool(true),
             vec_prenorm: config.vec_prenorm,
@@ -417,6 +423,8 @@ pub struct Ct {
     cutoff_lower: f64,
     cutoff_upper: f64,
     inv_post_norm: bool,
+    vec_post_norm: bool,
+    layernorm_on_vec: bool,
     clip: f64,
 }
 
@@ -479,6 +487,9 @@ impl Ct {
             if self.inv_post_norm || l == last {
                 x = layer.x_post_norm.forward(x);
             }
+            if self.vec_post_norm || (self.layernorm_on_vec && l == last) {
+                vec = layer.v_post_norm.forward(vec);
+            }
         }
         Ok(EquivariantFeatures { x, vec })
     }
@@ -524,14 +535,14 @@ mod tests {
             + layer.vec_norm.num_params();
         assert_eq!(core, 1_119_747);
         assert_eq!(layer.conditional_ln.num_params(), 329_730);
-        // CT-small 128/6/32 (its final whitened vector LN, whose weights every layer carries
-        // here, is not applied in this CT).
+        // CT-small 128/6/32 with the final whitened vector LN (`scd_small.yaml`).
         let small = CtConfig::new()
             .with_et(
                 EtConfig::new()
                     .with_hidden_channels(128)
                     .with_num_layers(6)
-                    .with_num_rbf(32),
+                    .with_num_rbf(32)
+                    .with_layernorm_on_vec(true),
             )
             .init(&device)
             .unwrap();

@@ -22,13 +22,16 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::BackboneError;
 use super::input::AtomGraph;
+use crate::graph::RadiusGraphOptions;
+use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
-use crate::nn::{CosineCutoff, ExpNormalSmearing, ExpNormalSmearingConfig, scatter_sum};
+use crate::nn::{
+    CosineCutoff, EquivariantLayerNorm, ExpNormalSmearing, ExpNormalSmearingConfig, scatter_sum,
+};
 
 /// Where the radial basis enters the attention (TorchMD-Net `distance_influence`).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -90,6 +93,10 @@ pub struct EtConfig {
     /// the cutoff.
     #[config(default = true)]
     pub vector_cutoff: bool,
+    /// Whitened equivariant LayerNorm on the final vector features (SCD's `layernorm_on_vec`;
+    /// off in TorchMD-Net).
+    #[config(default = false)]
+    pub layernorm_on_vec: bool,
 }
 
 impl EtConfig {
@@ -153,11 +160,23 @@ impl EtConfig {
                 .map(|_| EtAttention::new(self, true, device))
                 .collect(),
             out_norm: LayerNormConfig::new(f).init(device),
+            vec_norm: self
+                .layernorm_on_vec
+                .then(|| EquivariantLayerNorm::new(f, device)),
             hidden_channels: f,
             max_z: self.max_z,
             cutoff_lower: self.cutoff_lower,
             cutoff_upper: self.cutoff_upper,
         })
+    }
+
+    /// The radius-graph options this ET expects: edges below `cutoff_upper`, self-loops
+    /// included (TorchMD-Net's `loop=True`; each atom attends to itself).
+    pub fn graph_options(&self) -> RadiusGraphOptions {
+        RadiusGraphOptions {
+            self_loops: true,
+            ..RadiusGraphOptions::with_cutoff(self.cutoff_upper)
+        }
     }
 
     pub(crate) fn rbf_config(&self) -> ExpNormalSmearingConfig {
@@ -425,6 +444,8 @@ pub struct Et {
     pub layers: Vec<EtAttention>,
     /// Final LayerNorm on `x`.
     pub out_norm: LayerNorm,
+    /// Final whitened equivariant LayerNorm on `vec`, if enabled.
+    pub vec_norm: Option<EquivariantLayerNorm>,
     hidden_channels: usize,
     max_z: usize,
     cutoff_lower: f64,
@@ -437,7 +458,8 @@ impl Et {
         self.hidden_channels
     }
 
-    /// Per-atom features of every system in `graph`.
+    /// Per-atom features of every system in `graph`, which should be built with
+    /// [`EtConfig::graph_options`] (self-loops included, as in TorchMD-Net).
     ///
     /// # Shapes
     /// Output: `x` `[n_atoms, F]`, `vec` `[n_atoms, 3, F]`.
@@ -464,6 +486,9 @@ impl Et {
             x = x.add(dx);
             vec = vec.add(dvec);
         }
+        if let Some(norm) = &self.vec_norm {
+            vec = norm.forward(vec);
+        }
         Ok(EquivariantFeatures {
             x: self.out_norm.forward(x),
             vec,
@@ -487,7 +512,6 @@ pub(crate) fn check_z(graph: &AtomGraph, max_z: usize) -> Result<(), BackboneErr
 mod tests {
     use super::*;
     use crate::Structure;
-    use crate::graph::RadiusGraphOptions;
 
     #[test]
     fn parameter_count_matches_the_spec() {

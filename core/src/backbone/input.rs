@@ -11,7 +11,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::BackboneError;
 use crate::Structure;
-use crate::graph::{BatchedGraph, RadiusGraphOptions, radius_graph_batch};
+use crate::graph::{BatchedGraph, Graph, RadiusGraphOptions, radius_graph_batch};
 
 /// A batch of systems as tensors, with its radius graph.
 ///
@@ -153,6 +153,57 @@ impl AtomGraph {
     ) -> Result<Self, BackboneError> {
         let graph = radius_graph_batch(structures, options)?;
         Self::from_batched(structures, &graph, device)
+    }
+
+    /// The complete graph of each molecule (every ordered pair of distinct atoms of the same
+    /// structure, no self-loops, no shifts), as EDM's EGNN uses; float tensors in the device's
+    /// default dtype.
+    ///
+    /// # Errors
+    /// [`BackboneError::Config`] when a structure is periodic (a complete graph has no images).
+    pub fn complete(structures: &[Structure], device: &Device) -> Result<Self, BackboneError> {
+        let dtype = device.settings().float_dtype.into();
+        Self::complete_with_dtype(structures, device, dtype)
+    }
+
+    /// [`AtomGraph::complete`] with float tensors of type `dtype`.
+    ///
+    /// # Errors
+    /// See [`AtomGraph::complete`].
+    pub fn complete_with_dtype(
+        structures: &[Structure],
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, BackboneError> {
+        let graphs = structures
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                if s.pbc.iter().any(|&p| p) {
+                    return Err(BackboneError::Config {
+                        field: "pbc",
+                        reason: format!(
+                            "structure {k} is periodic; a complete graph needs molecules (use a \
+                             radius graph)"
+                        ),
+                    });
+                }
+                let n = s.n_atoms();
+                let mut g = Graph::empty(n, None);
+                for i in 0..n {
+                    for j in (0..n).filter(|&j| j != i) {
+                        let r = [0, 1, 2].map(|c| s.positions[j][c] - s.positions[i][c]);
+                        g.idx_i.push(i);
+                        g.idx_j.push(j);
+                        g.shift_ij.push([0; 3]);
+                        g.r_ij.push(r);
+                        g.d_ij.push(r.iter().map(|x| x * x).sum::<f64>().sqrt());
+                    }
+                }
+                Ok(g)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_batched_with_dtype(structures, &Graph::batch(&graphs), device, dtype)
     }
 
     fn from_raw(raw: RawGraph, device: &Device, dtype: DType) -> Self {

@@ -2,6 +2,8 @@
 //!
 //! - [`et`]: TorchMD-Net's Equivariant Transformer (scalar + vector features).
 //! - [`ct`]: SCD's conditioned ET (adaptive norms, mask token, joint drop-path).
+//! - [`egnn`]: EDM's EGNN (coordinate updates, time input, zero centre of mass) and UniGEM's
+//!   shared-then-two-branch variant.
 //! - [`torchmdnet`]: TorchMD-Net `state_dict` names → our parameters (weight import).
 //!
 //! Inputs are an [`AtomGraph`] (tensors built from [`crate::Structure`]s and their
@@ -9,16 +11,20 @@
 //! tensors and takes the [`burn::tensor::Device`] to build on; none picks a backend.
 
 pub mod ct;
+pub mod egnn;
 pub mod et;
 pub mod input;
+pub mod registry;
 pub mod torchmdnet;
 
 #[cfg(test)]
 mod symmetry_tests;
 
 pub use ct::{Ct, CtConfig, VecPreNormKind};
+pub use egnn::{Egnn, EgnnConfig, EgnnDynamics, EquivariantBlock, UniGem, UniGemConfig};
 pub use et::{DistanceInfluence, EquivariantFeatures, Et, EtAttention, EtConfig};
 pub use input::{AtomGraph, EdgeGeometry};
+pub use registry::{BackboneConfig, ModelSummary};
 
 use crate::graph::GraphError;
 

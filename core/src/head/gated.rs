@@ -8,9 +8,9 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 
 /// One gated equivariant block `h_in → h_out` (intermediate width `h_in`).

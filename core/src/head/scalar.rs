@@ -7,10 +7,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::gated::GatedEquivariantBlock;
+use crate::nn::activation::silu;
 use crate::nn::{scatter_mean, scatter_sum, xavier_linear};
 
 /// TorchMD-Net `Scalar`: `y_i = W₂ SiLU(W₁ x_i + b₁) + b₂`, `W₁: F → F/2`, `W₂: F/2 → 1`.

@@ -191,3 +191,54 @@ pub fn load_named<M: Module>(
     }
     Ok(module)
 }
+
+/// One float parameter: dotted path, shape, and whether it is trained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// Dotted field path (`layers.0.q_proj.weight`).
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Whether gradients are tracked for it. Only an autodiff device records this; on a plain
+    /// device every parameter reads as not trainable.
+    pub trainable: bool,
+}
+
+impl ParamInfo {
+    /// Number of scalars.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+struct Infos {
+    path: Path,
+    out: Vec<ParamInfo>,
+}
+
+impl ModuleVisitor for Infos {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.out.push(ParamInfo {
+            name: self.path.joined(),
+            shape: param.lazy_shape().as_slice().to_vec(),
+            trainable: param.val().is_require_grad(),
+        });
+    }
+}
+
+/// Every float parameter of `module` with shape and trainability (materialises lazily
+/// initialised parameters).
+pub fn param_infos<M: Module>(module: &M) -> Vec<ParamInfo> {
+    let mut v = Infos {
+        path: Path::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}
