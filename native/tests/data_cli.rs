@@ -657,6 +657,14 @@ fn polarizability_table_is_joined_onto_qm9_molecules() {
             .expect("message")
             .contains("polarizability")
     );
+    // Found in a directory, it is skipped with a note.
+    let folder = dir.join("qm9");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    std::fs::copy(&table, folder.join("qm9_polarizability.csv")).expect("copy");
+    std::fs::copy(data("qm9_part1_first20.csv"), folder.join("qm9_part1.csv")).expect("copy");
+    let listed = nucleate(&[&"data", &"inspect", &"--json", &folder]);
+    assert_ok(&listed);
+    assert_eq!(stdout_json(&listed).as_array().map(Vec::len), Some(1));
     // The table may come after the molecules on the command line.
     let out = nucleate(&[
         &"data",
