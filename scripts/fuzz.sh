@@ -3,6 +3,7 @@
 # and print executions and findings per target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 secs=${1:-60}
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}/fuzz"
@@ -21,10 +22,12 @@ for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v nucl
     find tests/data -type f -iname "*.$ext" -size -200k -exec cp {} "$corpus/" \; 2>/dev/null || true
   done
   log=$(mktemp)
-  (cd fuzz && cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1) >"$log" 2>&1 || true
+  # Run from outside the repository: its .cargo/config.toml turns on build-std for the wasm
+  # build, which would make cargo-fuzz rebuild std from sources rustup does not ship here.
+  (cd /tmp && cargo fuzz run --fuzz-dir "$root/fuzz" "$target" "$root/$corpus" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1) >"$log" 2>&1 || true
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  findings=$(ls "fuzz/artifacts/$target" 2>/dev/null | wc -l)
+  findings=$( (find "fuzz/artifacts/$target" -type f 2>/dev/null || true) | wc -l)
   printf '%-14s %12s %10s %s\n' "$target" "${execs:-?}" "${rate:-?}" "$findings"
   if [ "$findings" != 0 ] || [ -z "$execs" ]; then tail -30 "$log"; fi
   rm -f "$log"

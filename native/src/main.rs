@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Render the first structure of a file to a PNG (offscreen, on the GPU or a software driver).
     Render(cli::render::RenderArgs),
+    /// Generation metrics (EDM stability, validity, uniqueness, novelty) of molecule files.
+    Metrics(cli::metrics::MetricsArgs),
     /// Inspect structure files and datasets, convert them to Parquet, split them.
     Data(cli::data::DataArgs),
 }
@@ -31,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => cli::render::run(&args),
+        Command::Metrics(args) => cli::metrics::run(&args),
         Command::Data(args) => cli::data::run(&args),
     };
     match result {

@@ -1,58 +1,314 @@
-//! The page: one canvas showing a molecule that rotates (drag) and zooms (wheel).
+//! The page's viewer: one canvas showing a structure or a trajectory. The canvas rotates (drag)
+//! and zooms (wheel) here; the page's script (www/viewer.js) drives loading, playback and
+//! hovering through the functions exported below.
 
-use nucleate_shaders::render::{MoleculeRenderer, MoleculeScene, OrbitCamera};
+use nucleate_core::Structure;
+use nucleate_core::io::{self, Format};
+use nucleate_shaders::render::{MoleculeRenderer, MoleculeScene, OrbitCamera, SceneOptions};
 use std::cell::RefCell;
-use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 /// The molecule shown on load (a QM9 molecule; provenance in its comment line).
 const BUNDLED_XYZ: &str = include_str!("../../www/assets/molecule.xyz");
 
-struct Viewer {
+struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     surface: wgpu::Surface<'static>,
     config: wgpu::SurfaceConfiguration,
     view_format: wgpu::TextureFormat,
     renderer: MoleculeRenderer,
-    camera: OrbitCamera,
     msaa: Option<wgpu::TextureView>,
     depth: wgpu::TextureView,
-    drag: Option<(f32, f32)>,
 }
 
-impl Viewer {
+/// Everything the page shows: the frames, the current one and how it is drawn.
+struct App {
+    gpu: Gpu,
+    camera: OrbitCamera,
+    drag: Option<(f32, f32)>,
+    name: String,
+    frames: Vec<Structure>,
+    frame: usize,
+    images: bool,
+    color_by_type: bool,
+    scene: MoleculeScene,
+}
+
+thread_local! {
+    static APP: RefCell<Option<App>> = const { RefCell::new(None) };
+}
+
+/// Run `f` on the app, or fail when the viewer has not started.
+fn with_app<T>(f: impl FnOnce(&mut App) -> Result<T, JsError>) -> Result<T, JsError> {
+    APP.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => match guard.as_mut() {
+            Some(app) => f(app),
+            None => Err(JsError::new("the viewer has not started yet")),
+        },
+        Err(_) => Err(JsError::new("the viewer is busy")),
+    })
+}
+
+/// Names of per-atom arrays read as predicted atom types (element symbols or atomic numbers).
+const TYPE_ARRAYS: [&str; 3] = ["pred_species", "pred_type", "pred_z"];
+
+fn predicted_types(s: &Structure) -> Option<Vec<u8>> {
+    use nucleate_core::AtomArray;
+    TYPE_ARRAYS
+        .iter()
+        .find_map(|name| match s.atom_arrays.get(*name)? {
+            AtomArray::Text { width: 1, values } => values
+                .iter()
+                .map(|v| nucleate_core::elements::number_from_symbol(v))
+                .collect(),
+            AtomArray::Int { width: 1, values } => {
+                values.iter().map(|&v| u8::try_from(v).ok()).collect()
+            }
+            _ => None,
+        })
+}
+
+impl App {
+    fn size(&self) -> (u32, u32) {
+        (self.gpu.config.width, self.gpu.config.height)
+    }
+
+    fn rebuild(&mut self) {
+        let Some(structure) = self.frames.get(self.frame) else {
+            return;
+        };
+        let options = SceneOptions {
+            cell: true,
+            images: self.images,
+            color_as: if self.color_by_type {
+                predicted_types(structure)
+            } else {
+                None
+            },
+        };
+        self.scene = MoleculeScene::build(structure, &options);
+        self.gpu.renderer.set_scene(&self.gpu.device, &self.scene);
+    }
+
+    fn frame_camera(&mut self) {
+        let (w, h) = self.size();
+        self.camera = OrbitCamera::framing(&self.scene, w as f32 / h as f32);
+    }
+
     fn render(&mut self) {
-        let frame = match self.surface.get_current_texture() {
+        let gpu = &mut self.gpu;
+        let frame = match gpu.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f)
             | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                self.surface.configure(&self.device, &self.config);
+                gpu.surface.configure(&gpu.device, &gpu.config);
                 return;
             }
             _ => return,
         };
         let view = frame.texture.create_view(&wgpu::TextureViewDescriptor {
-            format: Some(self.view_format),
+            format: Some(gpu.view_format),
             ..Default::default()
         });
-        let aspect = self.config.width as f32 / self.config.height as f32;
-        self.renderer.set_camera(&self.queue, &self.camera, aspect);
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        match &self.msaa {
-            Some(ms) => self
+        let aspect = gpu.config.width as f32 / gpu.config.height as f32;
+        gpu.renderer.set_camera(&gpu.queue, &self.camera, aspect);
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        match &gpu.msaa {
+            Some(ms) => gpu
                 .renderer
-                .render(&mut encoder, ms, Some(&view), &self.depth),
-            None => self.renderer.render(&mut encoder, &view, None, &self.depth),
+                .render(&mut encoder, ms, Some(&view), &gpu.depth),
+            None => gpu.renderer.render(&mut encoder, &view, None, &gpu.depth),
         }
-        self.queue.submit([encoder.finish()]);
-        self.queue.present(frame);
+        gpu.queue.submit([encoder.finish()]);
+        gpu.queue.present(frame);
+    }
+
+    /// A JSON description of the current frame for the page.
+    fn frame_info(&self) -> String {
+        let Some(s) = self.frames.get(self.frame) else {
+            return "{}".into();
+        };
+        let labels: Vec<String> = s
+            .labels
+            .iter()
+            .filter_map(|(k, l)| match &l.value {
+                nucleate_core::LabelValue::Float(v) => Some(format!(
+                    "{}: {}{}",
+                    k,
+                    v,
+                    l.unit
+                        .as_deref()
+                        .map(|u| format!(" {u}"))
+                        .unwrap_or_default()
+                )),
+                nucleate_core::LabelValue::Int(v) => Some(format!("{k}: {v}")),
+                _ => None,
+            })
+            .collect();
+        format!(
+            "{{\"name\":{},\"frame\":{},\"frames\":{},\"formula\":{},\"atoms\":{},\"bonds\":{},\"periodic\":{},\"has_types\":{},\"labels\":{}}}",
+            json_str(&self.name),
+            self.frame,
+            self.frames.len(),
+            json_str(&s.formula()),
+            s.n_atoms(),
+            self.scene.bonds.len() - if s.lattice.is_some() { 12 } else { 0 },
+            s.lattice.is_some(),
+            predicted_types(s).is_some(),
+            json_str(&labels.join(" · ")),
+        )
     }
 }
 
-fn js_err(context: &str, e: impl std::fmt::Display) -> JsError {
-    JsError::new(&format!("{context}: {e}"))
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Parse a dropped or fetched file by its name's extension, with errors naming line and field.
+fn parse_file(name: &str, bytes: &[u8]) -> Result<Vec<Structure>, JsError> {
+    let format = Format::from_file_name(name).ok_or_else(|| {
+        JsError::new(&format!(
+            "{name}: unrecognised file extension (supported: .xyz .extxyz .sdf .mol .mol2 .pdb .cif .mmcif POSCAR .vasp)"
+        ))
+    })?;
+    let frames =
+        io::read_bytes(bytes, format).map_err(|e| JsError::new(&format!("{name}: {e}")))?;
+    if frames.is_empty() {
+        return Err(JsError::new(&format!("{name}: no structure in the file")));
+    }
+    Ok(frames)
+}
+
+/// Load a structure or trajectory file (all its frames) and show its first frame. Returns the
+/// frame description as JSON.
+///
+/// # Errors
+/// The file's problem, with its line and field.
+#[wasm_bindgen]
+pub fn load_file(name: &str, bytes: &[u8]) -> Result<String, JsError> {
+    let frames = parse_file(name, bytes)?;
+    with_app(|app| {
+        app.name = name.to_owned();
+        app.frames = frames;
+        app.frame = 0;
+        app.rebuild();
+        app.frame_camera();
+        app.render();
+        Ok(app.frame_info())
+    })
+}
+
+/// Show frame `index` (bonds recomputed). Returns the frame description as JSON.
+///
+/// # Errors
+/// When no structure is loaded or the index is out of range.
+#[wasm_bindgen]
+pub fn show_frame(index: usize) -> Result<String, JsError> {
+    with_app(|app| {
+        if index >= app.frames.len() {
+            return Err(JsError::new(&format!(
+                "frame {index} out of range (0..{})",
+                app.frames.len()
+            )));
+        }
+        app.frame = index;
+        app.rebuild();
+        app.render();
+        Ok(app.frame_info())
+    })
+}
+
+/// Number of frames loaded.
+#[wasm_bindgen]
+pub fn frame_count() -> usize {
+    with_app(|app| Ok(app.frames.len())).unwrap_or(0)
+}
+
+/// Draw periodic images at the cell boundary, and colour by predicted atom type (when the
+/// frames carry a `pred_species`/`pred_type`/`pred_z` column) instead of element.
+///
+/// # Errors
+/// When the viewer has not started.
+#[wasm_bindgen]
+pub fn set_view(images: bool, color_by_type: bool) -> Result<String, JsError> {
+    with_app(|app| {
+        app.images = images;
+        app.color_by_type = color_by_type;
+        app.rebuild();
+        app.render();
+        Ok(app.frame_info())
+    })
+}
+
+/// Re-frame the camera on the current frame.
+///
+/// # Errors
+/// When the viewer has not started.
+#[wasm_bindgen]
+pub fn reset_camera() -> Result<(), JsError> {
+    with_app(|app| {
+        app.frame_camera();
+        app.render();
+        Ok(())
+    })
+}
+
+/// Draw now (the page calls this right before reading the canvas for a PNG export).
+///
+/// # Errors
+/// When the viewer has not started.
+#[wasm_bindgen]
+pub fn redraw() -> Result<(), JsError> {
+    with_app(|app| {
+        app.render();
+        Ok(())
+    })
+}
+
+/// The atom under CSS pixel (`x`, `y`) of the canvas as JSON
+/// `{"index","element","x","y","z","image"}`, or `null`.
+#[wasm_bindgen]
+pub fn atom_at(x: f32, y: f32, css_width: f32, css_height: f32) -> String {
+    with_app(|app| {
+        let (w, h) = app.size();
+        let (sx, sy) = (
+            w as f32 / css_width.max(1.0),
+            h as f32 / css_height.max(1.0),
+        );
+        let Some(k) = nucleate_shaders::render::pick(&app.scene, &app.camera, x * sx, y * sy, w, h)
+        else {
+            return Ok("null".into());
+        };
+        let Some(s) = app.frames.get(app.frame) else {
+            return Ok("null".into());
+        };
+        let i = app.scene.source_atom.get(k).copied().unwrap_or(k);
+        let p = app.scene.atoms[k].center;
+        Ok(format!(
+            "{{\"index\":{i},\"element\":{},\"x\":{:.4},\"y\":{:.4},\"z\":{:.4},\"image\":{}}}",
+            json_str(nucleate_core::elements::symbol(
+                s.numbers.get(i).copied().unwrap_or(0)
+            )),
+            p[0],
+            p[1],
+            p[2],
+            k >= s.n_atoms()
+        ))
+    })
+    .unwrap_or_else(|_| "null".into())
 }
 
 fn set_status(text: &str) {
@@ -72,6 +328,10 @@ fn body_data(key: &str, value: &str) {
         // Setting a data attribute on <body> only fails for invalid names, which ours are not.
         let _ = body.dataset().set(key, value);
     }
+}
+
+fn js_err(context: &str, e: impl std::fmt::Display) -> JsError {
+    JsError::new(&format!("{context}: {e}"))
 }
 
 /// Entry point, run by the generated JS glue when the module loads.
@@ -98,12 +358,13 @@ async fn run() -> Result<(), JsError> {
         .dyn_into()
         .map_err(|_| JsError::new("#viewer is not a canvas"))?;
 
-    let structures = nucleate_core::io::xyz::read_xyz(BUNDLED_XYZ)
+    let frames = io::xyz::read_xyz(BUNDLED_XYZ)
         .map_err(|e| js_err("parsing the bundled molecule (www/assets/molecule.xyz)", e))?;
-    let structure = structures
-        .first()
-        .ok_or_else(|| JsError::new("bundled molecule is empty"))?;
-    let scene = MoleculeScene::from_structure(structure);
+    let scene = MoleculeScene::from_structure(
+        frames
+            .first()
+            .ok_or_else(|| JsError::new("bundled molecule is empty"))?,
+    );
 
     let ratio = window.device_pixel_ratio().max(1.0);
     let width = ((f64::from(canvas.client_width()) * ratio) as u32).max(1);
@@ -151,36 +412,42 @@ async fn run() -> Result<(), JsError> {
     let (msaa, depth) = renderer.attachments(&device, view_format, width, height);
     let camera = OrbitCamera::framing(&scene, width as f32 / height as f32);
 
-    let viewer = Rc::new(RefCell::new(Viewer {
-        device,
-        queue,
-        surface,
-        config,
-        view_format,
-        renderer,
+    let app = App {
+        gpu: Gpu {
+            device,
+            queue,
+            surface,
+            config,
+            view_format,
+            renderer,
+            msaa,
+            depth,
+        },
         camera,
-        msaa,
-        depth,
         drag: None,
-    }));
-    viewer.borrow_mut().render();
-    attach_controls(&canvas, &viewer)?;
+        name: "molecule.xyz".into(),
+        frames,
+        frame: 0,
+        images: true,
+        color_by_type: false,
+        scene,
+    };
+    let info = app.frame_info();
+    APP.with(|cell| *cell.borrow_mut() = Some(app));
+    with_app(|app| {
+        app.render();
+        Ok(())
+    })?;
+    attach_controls(&canvas)?;
 
-    set_status(&format!(
-        "{} ({} atoms, {} bonds), rendered with {backend}",
-        structure.formula(),
-        structure.n_atoms(),
-        scene.bonds.len()
-    ));
+    set_status(&format!("rendered with {backend}"));
+    body_data("frame", &info);
     body_data("backend", backend);
     body_data("ready", "1");
     Ok(())
 }
 
-fn attach_controls(
-    canvas: &web_sys::HtmlCanvasElement,
-    viewer: &Rc<RefCell<Viewer>>,
-) -> Result<(), JsError> {
+fn attach_controls(canvas: &web_sys::HtmlCanvasElement) -> Result<(), JsError> {
     let listen = |name: &str, handler: Box<dyn FnMut(web_sys::Event)>, passive: bool| {
         let closure = Closure::wrap(handler);
         let options = web_sys::AddEventListenerOptions::new();
@@ -194,38 +461,47 @@ fn attach_controls(
         closure.forget();
         result.map_err(|_| JsError::new(&format!("cannot listen to {name}")))
     };
+    // Event handlers cannot return errors; a busy or missing viewer just ignores the event.
+    let quietly = |f: &mut dyn FnMut(&mut App)| {
+        let _ = with_app(|app| {
+            f(app);
+            Ok(())
+        });
+    };
 
-    let v = viewer.clone();
     listen(
         "pointerdown",
         Box::new(move |e| {
             if let Some(e) = e.dyn_ref::<web_sys::PointerEvent>() {
-                v.borrow_mut().drag = Some((e.client_x() as f32, e.client_y() as f32));
+                let at = (e.client_x() as f32, e.client_y() as f32);
+                quietly(&mut |app| app.drag = Some(at));
             }
         }),
         true,
     )?;
-    let v = viewer.clone();
     listen(
         "pointermove",
         Box::new(move |e| {
             let Some(e) = e.dyn_ref::<web_sys::PointerEvent>() else {
                 return;
             };
-            let mut viewer = v.borrow_mut();
-            let Some((x0, y0)) = viewer.drag else { return };
             let (x, y) = (e.client_x() as f32, e.client_y() as f32);
-            viewer.camera.orbit((x - x0) * 0.01, (y - y0) * 0.01);
-            viewer.drag = Some((x, y));
-            viewer.render();
+            quietly(&mut |app| {
+                let Some((x0, y0)) = app.drag else { return };
+                app.camera.orbit((x - x0) * 0.01, (y - y0) * 0.01);
+                app.drag = Some((x, y));
+                app.render();
+            });
         }),
         true,
     )?;
     for name in ["pointerup", "pointerleave", "pointercancel"] {
-        let v = viewer.clone();
-        listen(name, Box::new(move |_| v.borrow_mut().drag = None), true)?;
+        listen(
+            name,
+            Box::new(move |_| quietly(&mut |app| app.drag = None)),
+            true,
+        )?;
     }
-    let v = viewer.clone();
     listen(
         "wheel",
         Box::new(move |e| {
@@ -233,9 +509,11 @@ fn attach_controls(
                 return;
             };
             e.prevent_default();
-            let mut viewer = v.borrow_mut();
-            viewer.camera.zoom((e.delta_y() as f32 * 0.001).exp());
-            viewer.render();
+            let factor = (e.delta_y() as f32 * 0.001).exp();
+            quietly(&mut |app| {
+                app.camera.zoom(factor);
+                app.render();
+            });
         }),
         false,
     )?;

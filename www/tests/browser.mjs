@@ -64,6 +64,69 @@ function differingPixels(a, b) {
   return n;
 }
 
+const frameOf = (page) => page.evaluate(() => JSON.parse(document.body.dataset.frame));
+const shot = async (page, name) => PNG.sync.read(await page.locator('#viewer').screenshot({ path: path.join(shots, name) }));
+
+// The trajectory viewer: bundled trajectory, timeline, playback, hover, PNG export, a crystal
+// with its cell, and a broken file whose error names the line.
+async function viewerChecks(page, mode, problems) {
+  const out = {};
+  await page.waitForFunction(() => document.body.dataset.uiReady === '1', null, { timeout: 30_000 });
+  await page.selectOption('#example', 'assets/aspirin_rmd17.extxyz');
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.frame).frames === 80, null, { timeout: 30_000 });
+  let f = await frameOf(page);
+  if (f.formula !== 'C9H8O4' || f.atoms !== 21) problems.push(`aspirin frame reads ${JSON.stringify(f)}`);
+  const first = await shot(page, `${mode.name}-traj-frame1.png`);
+  await page.locator('#timeline').fill('60');
+  f = await frameOf(page);
+  if (f.frame !== 60) problems.push(`timeline did not move to frame 61 (${f.frame})`);
+  const later = await shot(page, `${mode.name}-traj-frame61.png`);
+  out.trajChanged = differingPixels(first, later);
+  if (out.trajChanged < 100) problems.push(`frame 61 looks like frame 1 (${out.trajChanged} pixels differ)`);
+  await page.click('#play');
+  await page.waitForTimeout(1200);
+  await page.click('#play');
+  const played = (await frameOf(page)).frame;
+  out.playedTo = played;
+  if (played === 60) problems.push('playback did not advance');
+
+  // Hover: scan the canvas until an atom is under the pointer.
+  const box = await page.locator('#viewer').boundingBox();
+  out.hover = null;
+  for (let i = 0; i < 40 && !out.hover; i += 1) {
+    const x = box.x + box.width * (0.3 + 0.4 * ((i % 8) / 7));
+    const y = box.y + box.height * (0.3 + 0.4 * (Math.floor(i / 8) / 4));
+    await page.mouse.move(x, y);
+    out.hover = await page.evaluate(() => document.body.dataset.hover ?? null);
+  }
+  const tooltip = await page.textContent('#tooltip');
+  if (!out.hover) problems.push('hovering found no atom');
+  else if (!/^[CHO] #\d+/.test(tooltip)) problems.push(`tooltip reads ${JSON.stringify(tooltip)}`);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const saved = path.join(shots, `${mode.name}-export.png`);
+  await download.saveAs(saved);
+  const exported = PNG.sync.read(fs.readFileSync(saved));
+  const exportedCounts = tally(exported);
+  out.export = `${download.suggestedFilename()} ${exported.width}x${exported.height}`;
+  if (exportedCounts.C + exportedCounts.O + exportedCounts.H < 500) problems.push(`exported PNG shows no atoms (${JSON.stringify(exportedCounts)})`);
+
+  await page.selectOption('#example', 'assets/perovskite_TlCoN2O.cif');
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.frame).periodic === true, null, { timeout: 30_000 });
+  f = await frameOf(page);
+  const crystal = await shot(page, `${mode.name}-crystal.png`);
+  const noImages = (await page.click('#images'), await shot(page, `${mode.name}-crystal-noimages.png`));
+  out.imagesChanged = differingPixels(crystal, noImages);
+  if (f.atoms !== 5) problems.push(`perovskite frame reads ${JSON.stringify(f)}`);
+  if (out.imagesChanged < 200) problems.push(`periodic images toggle changed nothing (${out.imagesChanged})`);
+
+  await page.setInputFiles('#file', { name: 'broken.xyz', mimeType: 'text/plain', buffer: Buffer.from('3\nwater\nO 0 0 0\nH 0.96 0 zero\nH -0.24 0.93 0\n') });
+  await page.waitForFunction(() => document.body.dataset.fileError, null, { timeout: 10_000 });
+  out.error = await page.textContent('#file-error');
+  if (!/line 4/.test(out.error)) problems.push(`file error does not name line 4: ${out.error}`);
+  return out;
+}
+
 const BASE_ARGS = [
   '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader',
@@ -120,7 +183,8 @@ async function runMode(mode, url) {
     if (counts.C < 800) problems.push(`too few carbon-grey pixels (${counts.C})`);
     if (counts.H < 150) problems.push(`too few hydrogen-white pixels (${counts.H})`);
     if (changed < 500) problems.push(`dragging did not rotate the molecule (${changed} pixels changed)`);
-    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs };
+    const viewer = await viewerChecks(page, mode, problems);
+    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer };
   } finally {
     await browser.close();
   }
@@ -135,6 +199,7 @@ for (const mode of MODES) {
     const r = await runMode(mode, url);
     console.log(`[${r.mode}] backend=${r.backend} ready_after_ms=${r.readyMs} pixels O=${r.counts.O} N=${r.counts.N} C=${r.counts.C} H=${r.counts.H} rotated_pixels=${r.changed}`);
     console.log(`[${r.mode}] status: ${r.status}`);
+    if (r.viewer) console.log(`[${r.mode}] viewer: trajectory frame1→61 ${r.viewer.trajChanged} px changed; played to frame ${r.viewer.playedTo + 1}; hover ${r.viewer.hover}; export ${r.viewer.export}; crystal images toggle ${r.viewer.imagesChanged} px; error "${r.viewer.error}"`);
     if (mode.name === 'webgl2' && r.backend !== 'WebGL2') r.problems.push(`expected the WebGL2 fallback, got ${r.backend}`);
     if (mode.name === 'webgpu' && r.backend === 'WebGPU') webgpuRendered = true;
     if (r.problems.length) {

@@ -1,7 +1,7 @@
 //! `nucleate render FILE -o out.png [--size WxH]`.
 
 use anyhow::{Context, bail};
-use nucleate_shaders::render::{MoleculeScene, OrbitCamera, render_offscreen};
+use nucleate_shaders::render::{MoleculeScene, OrbitCamera, SceneOptions, render_offscreen};
 use std::path::PathBuf;
 
 /// Arguments of `nucleate render`.
@@ -38,7 +38,14 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         bail!("no structure in {}", args.file.display());
     };
     let (width, height) = args.size;
-    let scene = MoleculeScene::from_structure(structure);
+    let scene = MoleculeScene::build(
+        structure,
+        &SceneOptions {
+            cell: true,
+            images: true,
+            color_as: None,
+        },
+    );
     let camera = OrbitCamera::framing(&scene, width as f32 / height as f32);
     let (adapter, device, queue) = crate::backend::render_device()?;
     let pixels = pollster::block_on(render_offscreen(

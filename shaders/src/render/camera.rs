@@ -110,6 +110,33 @@ impl OrbitCamera {
     }
 }
 
+/// The atom instance of `scene` under pixel (`x`, `y`) of a `width`×`height` image (the
+/// nearest one when several overlap), or `None`.
+pub fn pick(
+    scene: &MoleculeScene,
+    camera: &OrbitCamera,
+    x: f32,
+    y: f32,
+    width: u32,
+    height: u32,
+) -> Option<usize> {
+    let focal = 0.5 * height as f32 / (0.5 * camera.fov_y).tan();
+    let mut best: Option<(usize, f32)> = None;
+    for (i, atom) in scene.atoms.iter().enumerate() {
+        let Some((px, py, depth)) = camera.project(atom.center, width, height) else {
+            continue;
+        };
+        let r = atom.radius * focal / depth;
+        let inside = (px - x).powi(2) + (py - y).powi(2) <= r * r;
+        // Compare the depth of the sphere's front, so a big atom in front wins.
+        let front = depth - atom.radius;
+        if inside && best.is_none_or(|(_, d)| front < d) {
+            best = Some((i, front));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +174,25 @@ mod tests {
         let (x, y, d) = cam.project(scene.center, 200, 100).expect("visible");
         assert!((x - 100.0).abs() < 1e-3 && (y - 50.0).abs() < 1e-3);
         assert!((d - cam.distance).abs() < 1e-3);
+    }
+
+    #[test]
+    fn pick_finds_the_front_atom_under_the_cursor() {
+        let s = Structure::molecule(vec![6, 8], vec![[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]]);
+        let scene = MoleculeScene::from_structure(&s);
+        let camera = OrbitCamera {
+            target: Vec3::ZERO,
+            distance: 20.0,
+            yaw: 0.0,
+            pitch: 0.0,
+            fov_y: 35f32.to_radians(),
+        };
+        let eye = camera.eye();
+        // Both atoms lie on the line of sight through the centre when looking along z.
+        let (w, h) = (400, 300);
+        let (cx, cy, _) = camera.project([0.0, 0.0, 0.0], w, h).expect("in front");
+        let front = if eye.z > 0.0 { 1 } else { 0 };
+        assert_eq!(pick(&scene, &camera, cx, cy, w, h), Some(front));
+        assert_eq!(pick(&scene, &camera, 2.0, 2.0, w, h), None);
     }
 }

@@ -1,0 +1,254 @@
+//! The tensors a backbone consumes: atoms, positions and a radius graph with periodic shifts.
+//!
+//! How it works: the neighbour search runs on the host ([`crate::graph`]); only its integer
+//! result (`idx_i`, `idx_j`, the Cartesian shift of each edge) becomes tensors. Edge vectors
+//! `r_ij = pos[j] + shift_ij − pos[i]` are recomputed from the position tensor inside the model,
+//! so gradients with respect to positions (forces) flow through them. Self-loops `(i, i, 0)`
+//! are marked in `self_loop` so that distances and unit vectors of those edges are exactly
+//! zero without dividing by zero (an atom's periodic images are ordinary edges).
+
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+
+use super::BackboneError;
+use crate::Structure;
+use crate::graph::{BatchedGraph, RadiusGraphOptions, radius_graph_batch};
+
+/// A batch of systems as tensors, with its radius graph.
+///
+/// # Shapes
+/// - `z`: `[n_atoms]` atomic numbers
+/// - `pos`: `[n_atoms, 3]` Å
+/// - `batch`: `[n_atoms]` system of each atom
+/// - `idx_i`, `idx_j`: `[n_edges]` centre (message target) and neighbour (message source)
+/// - `shift`: `[n_edges, 3]` Cartesian periodic shift of the neighbour's image, Å
+/// - `self_loop`: `[n_edges]` 1 for an edge `(i, i, 0)`, else 0
+#[derive(Debug, Clone)]
+pub struct AtomGraph {
+    /// Atomic numbers.
+    pub z: Tensor<1, Int>,
+    /// Positions (Å).
+    pub pos: Tensor<2>,
+    /// System index of each atom.
+    pub batch: Tensor<1, Int>,
+    /// Centre atom of each edge (receives the message).
+    pub idx_i: Tensor<1, Int>,
+    /// Neighbour atom of each edge (sends the message).
+    pub idx_j: Tensor<1, Int>,
+    /// Cartesian shift of the neighbour image (Å).
+    pub shift: Tensor<2>,
+    /// 1 where the edge is a self-loop `(i, i, 0)`.
+    pub self_loop: Tensor<1>,
+    /// Number of atoms.
+    pub n_atoms: usize,
+    /// Number of edges.
+    pub n_edges: usize,
+    /// Number of systems.
+    pub n_systems: usize,
+    /// The largest atomic number and its (first) atom, kept on the host for checks.
+    largest_z: Option<(usize, u8)>,
+}
+
+/// Geometry of every edge, derived from [`AtomGraph::pos`].
+///
+/// # Shapes
+/// - `r`: `[n_edges, 3]` `pos[j] + shift − pos[i]`, Å
+/// - `d`: `[n_edges]` `|r|`, exactly 0 on self-loops
+/// - `u`: `[n_edges, 3]` `r / d`, the zero vector on self-loops
+#[derive(Debug, Clone)]
+pub struct EdgeGeometry {
+    /// Edge vectors (Å).
+    pub r: Tensor<2>,
+    /// Edge lengths (Å).
+    pub d: Tensor<1>,
+    /// Unit edge vectors.
+    pub u: Tensor<2>,
+}
+
+impl AtomGraph {
+    /// Builds tensors from structures and their batched radius graph (from
+    /// [`crate::graph::radius_graph_batch`] over the same structures, in the same order).
+    ///
+    /// # Errors
+    /// [`BackboneError::GraphMismatch`] when the graph does not belong to `structures`.
+    pub fn from_batched(
+        structures: &[Structure],
+        graph: &BatchedGraph,
+        device: &Device,
+    ) -> Result<Self, BackboneError> {
+        let dtype = device.settings().float_dtype.into();
+        Self::from_batched_with_dtype(structures, graph, device, dtype)
+    }
+
+    /// [`AtomGraph::from_batched`] with float tensors of type `dtype` (positions are converted
+    /// from the structures' f64 directly, never through f32).
+    ///
+    /// # Errors
+    /// [`BackboneError::GraphMismatch`] when the graph does not belong to `structures`.
+    pub fn from_batched_with_dtype(
+        structures: &[Structure],
+        graph: &BatchedGraph,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, BackboneError> {
+        let n_atoms: usize = structures.iter().map(Structure::n_atoms).sum();
+        if graph.n_atoms() != n_atoms || graph.n_systems != structures.len() {
+            return Err(BackboneError::GraphMismatch {
+                graph_atoms: graph.n_atoms(),
+                graph_systems: graph.n_systems,
+                atoms: n_atoms,
+                systems: structures.len(),
+            });
+        }
+        let largest_z = structures
+            .iter()
+            .flat_map(|s| s.numbers.iter().copied())
+            .enumerate()
+            .fold(None, |best: Option<(usize, u8)>, (atom, z)| match best {
+                Some((_, zb)) if zb >= z => best,
+                _ => Some((atom, z)),
+            });
+        let z: Vec<i64> = structures
+            .iter()
+            .flat_map(|s| s.numbers.iter().map(|&z| i64::from(z)))
+            .collect();
+        let pos: Vec<f64> = structures
+            .iter()
+            .flat_map(|s| s.positions.iter().flatten().copied())
+            .collect();
+        let batch: Vec<i64> = graph.batch.iter().map(|&b| b as i64).collect();
+        let shift: Vec<f64> = graph.shift_cart().into_iter().flatten().collect();
+        let self_loop: Vec<f64> = graph
+            .idx_i
+            .iter()
+            .zip(&graph.idx_j)
+            .zip(&graph.shift_ij)
+            .map(|((i, j), s)| f64::from(u8::from(i == j && *s == [0, 0, 0])))
+            .collect();
+        let idx = |v: &[usize]| v.iter().map(|&k| k as i64).collect::<Vec<_>>();
+        Ok(Self::from_raw(
+            RawGraph {
+                z,
+                pos,
+                batch,
+                idx_i: idx(&graph.idx_i),
+                idx_j: idx(&graph.idx_j),
+                shift,
+                self_loop,
+                n_systems: graph.n_systems,
+                largest_z,
+            },
+            device,
+            dtype,
+        ))
+    }
+
+    /// Builds the radius graph of `structures` and the tensors in one step.
+    ///
+    /// # Errors
+    /// [`BackboneError::Graph`] when the neighbour search fails.
+    pub fn from_structures(
+        structures: &[Structure],
+        options: &RadiusGraphOptions,
+        device: &Device,
+    ) -> Result<Self, BackboneError> {
+        let graph = radius_graph_batch(structures, options)?;
+        Self::from_batched(structures, &graph, device)
+    }
+
+    fn from_raw(raw: RawGraph, device: &Device, dtype: DType) -> Self {
+        let n_atoms = raw.z.len();
+        let n_edges = raw.idx_i.len();
+        let ints = |v: Vec<i64>| {
+            let n = v.len();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device)
+        };
+        let floats2 = |v: Vec<f64>, n: usize| {
+            Tensor::<2>::from_data(TensorData::new(v, [n, 3]), (device, dtype))
+        };
+        Self {
+            z: ints(raw.z),
+            pos: floats2(raw.pos, n_atoms),
+            batch: ints(raw.batch),
+            idx_i: ints(raw.idx_i),
+            idx_j: ints(raw.idx_j),
+            shift: floats2(raw.shift, n_edges),
+            self_loop: Tensor::<1>::from_data(
+                TensorData::new(raw.self_loop, [n_edges]),
+                (device, dtype),
+            ),
+            n_atoms,
+            n_edges,
+            n_systems: raw.n_systems,
+            largest_z: raw.largest_z,
+        }
+    }
+
+    /// The largest atomic number in the batch and the first atom that has it.
+    pub fn largest_z(&self) -> Option<(usize, u8)> {
+        self.largest_z
+    }
+
+    /// The same graph with float tensors (positions, shifts, masks) cast to `dtype`.
+    pub fn cast(self, dtype: DType) -> Self {
+        Self {
+            pos: self.pos.cast(dtype),
+            shift: self.shift.cast(dtype),
+            self_loop: self.self_loop.cast(dtype),
+            ..self
+        }
+    }
+
+    /// The same graph with new positions (e.g. a tensor that requires gradients).
+    ///
+    /// # Panics
+    /// If `pos` is not `[n_atoms, 3]`.
+    pub fn with_pos(self, pos: Tensor<2>) -> Self {
+        assert_eq!(
+            pos.dims(),
+            [self.n_atoms, 3],
+            "AtomGraph::with_pos: positions must be [n_atoms = {}, 3]",
+            self.n_atoms
+        );
+        Self { pos, ..self }
+    }
+
+    /// Edge vectors, lengths and unit vectors from the current positions.
+    pub fn geometry(&self) -> EdgeGeometry {
+        let r = self
+            .pos
+            .clone()
+            .select(0, self.idx_j.clone())
+            .add(self.shift.clone())
+            .sub(self.pos.clone().select(0, self.idx_i.clone())); // [n_edges, 3]
+        // On self-loops r is exactly 0; adding 1 under the square root keeps the gradient finite
+        // and the factor (1 − self_loop) makes d exactly 0 there.
+        let not_self = self.self_loop.clone().neg().add_scalar(1.0); // [n_edges]
+        let d = r
+            .clone()
+            .square()
+            .sum_dim(1)
+            .reshape([self.n_edges])
+            .add(self.self_loop.clone())
+            .sqrt()
+            .mul(not_self); // [n_edges]
+        let u = r.clone().div(
+            d.clone()
+                .add(self.self_loop.clone())
+                .reshape([self.n_edges, 1]),
+        ); // [n_edges, 3]
+        EdgeGeometry { r, d, u }
+    }
+}
+
+/// Host-side arrays of an [`AtomGraph`].
+struct RawGraph {
+    z: Vec<i64>,
+    pos: Vec<f64>,
+    batch: Vec<i64>,
+    idx_i: Vec<i64>,
+    idx_j: Vec<i64>,
+    shift: Vec<f64>,
+    self_loop: Vec<f64>,
+    n_systems: usize,
+    largest_z: Option<(usize, u8)>,
+}
