@@ -14,7 +14,7 @@
 use anyhow::{Context, bail};
 use nucleate_core::Structure;
 use nucleate_core::io::{self, Format, ReadError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +29,9 @@ pub enum Kind {
     Qm9Csv,
     /// CDVAE crystal CSV (`cif` column).
     CrystalCsv,
+    /// qm9pack's polarizability table (`XYZ_file`, `A_xx` … `A_zz`): labels for QM9 molecules,
+    /// no structures; `data convert` joins it onto the QM9 CSVs.
+    Qm9Polarizability,
     /// NumPy archive in the rMD17 layout.
     Npz,
 }
@@ -118,6 +121,59 @@ pub fn decompress(raw: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The first line of `path` after decompression (at most 64 KiB of it): enough for
+/// [`detect`] without decompressing a whole large CSV.
+///
+/// # Errors
+/// The file cannot be read or its compressed start is corrupt.
+pub fn peek_head(path: &Path) -> anyhow::Result<Vec<u8>> {
+    const LIMIT: u64 = 64 * 1024;
+    let ctx = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(ctx)?;
+    let mut magic = [0u8; 6];
+    let n = file.read(&mut magic).with_context(ctx)?;
+    let mut head = Vec::new();
+    match Compression::sniff(&magic[..n]) {
+        Some(Compression::Xz) => {
+            // lzma-rs decodes whole streams only.
+            head = read_bytes(path)?;
+        }
+        kind => {
+            let file = std::fs::File::open(path).with_context(ctx)?;
+            let mut reader: Box<dyn Read> = match kind {
+                Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(file)),
+                Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(file)),
+                _ => Box::new(file),
+            };
+            let mut chunk = [0u8; 4096];
+            while (head.len() as u64) < LIMIT && !head.contains(&b'\n') {
+                let k = reader.read(&mut chunk).with_context(ctx)?;
+                if k == 0 {
+                    break;
+                }
+                head.extend_from_slice(&chunk[..k]);
+            }
+        }
+    }
+    if let Some(end) = head.iter().position(|&b| b == b'\n') {
+        head.truncate(end + 1);
+    }
+    Ok(head)
+}
+
+/// Load a QM9 polarizability table (see [`Kind::Qm9Polarizability`]): `XYZ_file` → the six
+/// tensor components (bohr³).
+///
+/// # Errors
+/// Reading, decompression or parse errors naming the file, line and column.
+pub fn read_qm9_polarizability(path: &Path) -> anyhow::Result<HashMap<String, [f64; 6]>> {
+    let bytes = read_bytes(path)?;
+    let parse_ctx = || format!("parsing {}", path.display());
+    let text = utf8(&bytes).with_context(parse_ctx)?;
+    let rows = io::qm9::read_qm9_polarizability(text).with_context(parse_ctx)?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Decide how to read a file from its (logical) name and its decompressed bytes.
 ///
 /// # Errors
@@ -143,6 +199,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> anyhow::Result<Kind> {
         }
         if columns.contains(&"cif") {
             return Ok(Kind::CrystalCsv);
+        }
+        if columns.contains(&"XYZ_file") && columns.contains(&"A_xx") {
+            return Ok(Kind::Qm9Polarizability);
         }
         bail!(
             "CSV header has neither an XYZ_Ang column (QM9) nor a cif column (CDVAE crystals): {}",
@@ -227,6 +286,12 @@ pub fn parse_batches(
         }
         Kind::Qm9Csv => io::qm9::read_qm9_csv,
         Kind::CrystalCsv => io::crystal_csv::read_crystal_csv,
+        Kind::Qm9Polarizability => bail!(
+            "{} is a QM9 polarizability table, not structures: give it to `nucleate data convert` \
+             together with the QM9 CSVs to add the label {}",
+            path.display(),
+            io::qm9::POLARIZABILITY_LABEL
+        ),
     };
     let text = utf8(bytes).with_context(parse_ctx)?;
     let blocks = csv_blocks(text, CSV_BLOCK_RECORDS);

@@ -556,7 +556,7 @@ fn convert_walks_directories_and_refuses_to_overwrite() {
     )
     .expect("copy");
     std::fs::write(input.join("LICENSE.txt"), "not a structure").expect("write");
-    std::fs::write(input.join("extra.csv"), "XYZ_file,A_xx\nx,1.0\n").expect("write");
+    std::fs::write(input.join("extra.csv"), "name,value\nx,1.0\n").expect("write");
     let ds = dir.join("ds");
     let out = nucleate(&[&"data", &"convert", &input, &"-o", &ds]);
     assert_ok(&out);
@@ -640,5 +640,65 @@ fn glob_patterns_expand_in_name_order() {
     );
     let none = nucleate(&[&"data", &"inspect", &dir.join("*.nothing")]);
     assert!(!none.status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn polarizability_table_is_joined_onto_qm9_molecules() {
+    let dir = scratch("polarizability");
+    let ds = dir.join("ds");
+    let table = data("qm9_polarizability_first20.csv");
+    // Alone it holds no structures: inspect says what it is.
+    let alone = nucleate(&[&"data", &"inspect", &"--json", &table]);
+    assert!(!alone.status.success());
+    assert!(
+        stdout_json(&alone)[0]["error"]
+            .as_str()
+            .expect("message")
+            .contains("polarizability")
+    );
+    // Found in a directory, it is skipped with a note.
+    let folder = dir.join("qm9");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    std::fs::copy(&table, folder.join("qm9_polarizability.csv")).expect("copy");
+    std::fs::copy(data("qm9_part1_first20.csv"), folder.join("qm9_part1.csv")).expect("copy");
+    let listed = nucleate(&[&"data", &"inspect", &"--json", &folder]);
+    assert_ok(&listed);
+    assert_eq!(stdout_json(&listed).as_array().map(Vec::len), Some(1));
+    // The table may come after the molecules on the command line.
+    let out = nucleate(&[
+        &"data",
+        &"convert",
+        &data("qm9_part1_first20.csv"),
+        &table,
+        &"-o",
+        &ds,
+    ]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("onto 20 of 20"));
+    let got = nucleate(&[&"data", &"get", &ds, &"--json"]);
+    assert_ok(&got);
+    let got = stdout_json(&got);
+    let got = got.as_array().expect("array");
+    assert_eq!(got.len(), 20);
+    // dsgdb9nsd_000001.xyz, methane: isotropic, 13.211 bohr³ on the diagonal.
+    let t = &got[0]["labels"]["alpha_tensor"];
+    assert_eq!(t["unit"], "bohr^3");
+    assert_eq!(f64s(&t["value"]), [13.211, 0.0, 13.211, 0.0, 0.0, 13.211]);
+    // The trace / 3 is the isotropic polarizability of the main table (given to 0.01 bohr³).
+    for g in got {
+        let a = f64s(&g["labels"]["alpha_tensor"]["value"]);
+        let alpha = g["labels"]["alpha"]["value"].as_f64().expect("alpha");
+        assert!(
+            ((a[0] + a[2] + a[5]) / 3.0 - alpha).abs() < 0.011,
+            "{}: {a:?} vs {alpha}",
+            g["comment"]
+        );
+    }
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(ds.join("manifest.json")).expect("manifest"))
+            .expect("JSON");
+    assert_eq!(m["sources"][0]["joined_label"], "alpha_tensor");
+    assert_eq!(m["sources"][0]["n_structures"], 0);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -241,3 +241,70 @@ fn numbers_list(f: &Field, name: &str) -> Result<Vec<f64>, ReadError> {
         })
         .collect()
 }
+
+/// Columns of qm9pack's `qm9_polarizability.csv` after `XYZ_file`: the six independent
+/// components of the static dipole polarizability tensor, bohr³ (PROVENANCE.md §1).
+pub const POLARIZABILITY_COLUMNS: [&str; 6] = ["A_xx", "A_xy", "A_yy", "A_xz", "A_yz", "A_zz"];
+
+/// Label under which callers join the tensor onto the molecules of [`read_qm9_csv`] (matched by
+/// `comment` = `XYZ_file`): a list of the six [`POLARIZABILITY_COLUMNS`] in that order, bohr^3.
+pub const POLARIZABILITY_LABEL: &str = "alpha_tensor";
+
+/// Parse `qm9_polarizability.csv` text: `(XYZ_file, [A_xx, A_xy, A_yy, A_xz, A_yz, A_zz])` per
+/// row, in file order.
+///
+/// # Errors
+/// CSV syntax errors, a row of the wrong width, a missing `XYZ_file` or component column, an
+/// empty file name, a component that is not a finite number (line and column named). A header
+/// without rows gives [`ReadError::Empty`].
+pub fn read_qm9_polarizability(text: &str) -> Result<Vec<(String, [f64; 6])>, ReadError> {
+    let table = Table::parse(text)?;
+    let c_file = table.require("XYZ_file")?;
+    let mut cols = [0; 6];
+    for (c, name) in cols.iter_mut().zip(POLARIZABILITY_COLUMNS) {
+        *c = table.require(name)?;
+    }
+    let mut out = Vec::with_capacity(table.rows.len());
+    for row in &table.rows {
+        let f = &row.fields;
+        let file = f[c_file].text.trim();
+        if file.is_empty() {
+            return Err(ReadError::at(f[c_file].line, "XYZ_file", "empty file name"));
+        }
+        let mut a = [0.0; 6];
+        for ((v, &c), name) in a.iter_mut().zip(&cols).zip(POLARIZABILITY_COLUMNS) {
+            *v = number(&f[c], name)?;
+        }
+        out.push((file.to_owned(), a));
+    }
+    if out.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polarizability_rows_and_errors() {
+        let text = "XYZ_file,A_xx,A_xy,A_yy,A_xz,A_yz,A_zz\n\
+                    \"dsgdb9nsd_000001.xyz\",13.211,0.000,13.211,0.000,0.000,13.211\n\
+                    dsgdb9nsd_000002.xyz,10.439,0.,10.438,0,0,7.504\n";
+        let rows = read_qm9_polarizability(text).expect("valid table");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0, "dsgdb9nsd_000001.xyz");
+        assert_eq!(rows[1].1, [10.439, 0.0, 10.438, 0.0, 0.0, 7.504]);
+        let bad = text.replace("7.504", "x7");
+        let err = read_qm9_polarizability(&bad).expect_err("bad number");
+        assert_eq!(err.line(), Some(3));
+        assert!(err.to_string().contains("A_zz"), "{err}");
+        let missing = read_qm9_polarizability("XYZ_file,A_xx\nf,1\n").expect_err("no A_xy");
+        assert!(missing.to_string().contains("A_xy"), "{missing}");
+        assert_eq!(
+            read_qm9_polarizability("XYZ_file,A_xx,A_xy,A_yy,A_xz,A_yz,A_zz\n"),
+            Err(ReadError::Empty)
+        );
+    }
+}

@@ -55,6 +55,10 @@ pub struct SourceInfo {
     pub sha256: String,
     pub bytes: u64,
     pub n_structures: usize,
+    /// For a table of labels joined onto the structures of other sources (e.g. the QM9
+    /// polarizability tensor): the label it added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_label: Option<String>,
 }
 
 impl Manifest {

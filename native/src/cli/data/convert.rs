@@ -3,11 +3,15 @@
 use crate::dataset::manifest::{SourceInfo, sha256_hex};
 use crate::dataset::write::Codec;
 use crate::dataset::{DatasetWriter, WriteOptions};
-use crate::input;
+use crate::input::{self, Kind};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use nucleate_core::io::qm9::POLARIZABILITY_LABEL;
+use nucleate_core::structure::{Label, LabelValue};
+use nucleate_core::units::Unit;
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct ConvertArgs {
@@ -46,14 +50,41 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         row_group_size: args.row_group_size,
         codec: args.compression,
     };
+    // Label tables first: QM9 polarizability tensors are joined onto the molecules by XYZ_file.
+    let mut sources = Vec::new();
+    let mut polarizability = HashMap::new();
+    let mut structure_files = Vec::new();
+    for (path, explicit) in files {
+        let is_csv = input::logical_name(&path)
+            .to_ascii_lowercase()
+            .ends_with(".csv");
+        if is_csv
+            && matches!(
+                input::detect(&path, &input::peek_head(&path)?),
+                Ok(Kind::Qm9Polarizability)
+            )
+        {
+            let (sha256, bytes) = hash_file(&path)?;
+            polarizability.extend(input::read_qm9_polarizability(&path)?);
+            sources.push(SourceInfo {
+                path: path.display().to_string(),
+                sha256,
+                bytes,
+                n_structures: 0,
+                joined_label: Some(POLARIZABILITY_LABEL.to_owned()),
+            });
+        } else {
+            structure_files.push((path, explicit));
+        }
+    }
     let mut writer = DatasetWriter::create(&args.output, options, args.overwrite)?;
     let progress = progress_bar();
-    let mut sources = Vec::new();
-    for (k, (path, explicit)) in files.iter().enumerate() {
+    let (mut qm9_molecules, mut joined) = (0, 0);
+    for (k, (path, explicit)) in structure_files.iter().enumerate() {
         progress.set_message(format!(
             "file {}/{}: {}",
             k + 1,
-            files.len(),
+            structure_files.len(),
             path.display()
         ));
         let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -69,8 +100,23 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let n = input::parse_batches(path, &bytes, kind, |batch| {
+        let n = input::parse_batches(path, &bytes, kind, |mut batch| {
             progress.inc(batch.len() as u64);
+            if kind == Kind::Qm9Csv {
+                qm9_molecules += batch.len();
+                for s in &mut batch {
+                    if let Some(a) = polarizability.get(&s.comment) {
+                        s.labels.insert(
+                            POLARIZABILITY_LABEL.to_owned(),
+                            Label {
+                                value: LabelValue::Floats(a.to_vec()),
+                                unit: Some(Unit::Bohr3.symbol().to_owned()),
+                            },
+                        );
+                        joined += 1;
+                    }
+                }
+            }
             writer.push(batch)
         })?;
         sources.push(SourceInfo {
@@ -78,6 +124,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
             sha256,
             bytes: bytes_on_disk,
             n_structures: n,
+            joined_label: None,
         });
     }
     progress.set_message("writing the last shard");
@@ -85,6 +132,12 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         .finish(sources)
         .with_context(|| format!("writing the dataset in {}", args.output.display()))?;
     progress.finish_and_clear();
+    if !polarizability.is_empty() {
+        println!(
+            "joined {POLARIZABILITY_LABEL} ({} tensors) onto {joined} of {qm9_molecules} QM9 molecules",
+            polarizability.len()
+        );
+    }
     let bytes: u64 = manifest.shards.iter().map(|s| s.bytes).sum();
     println!(
         "converted {} structures ({} atoms) from {} file(s) into {}: {} shard(s), {:.1} MiB",
@@ -96,6 +149,12 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         bytes as f64 / (1024.0 * 1024.0)
     );
     Ok(())
+}
+
+/// SHA-256 (hex) and size of a file as stored.
+fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok((sha256_hex(&raw), raw.len() as u64))
 }
 
 /// A spinner with structure count and rate on stderr; hidden when stderr is not a terminal.

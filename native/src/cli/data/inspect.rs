@@ -83,14 +83,21 @@ fn failure(path: &Path, err: &anyhow::Error) -> Value {
     json!({ "path": path.display().to_string(), "ok": false, "error": format!("{err:#}") })
 }
 
-/// The report of one file; `None` for a file found in a directory whose type is unknown
-/// (noted on stderr and skipped).
+/// The report of one file; `None` for a file found in a directory whose type is unknown or that
+/// holds labels only (noted on stderr and skipped).
 fn inspect_file(path: &Path, explicit: bool) -> Option<Value> {
     let bytes = match input::read_bytes(path) {
         Ok(b) => b,
         Err(e) => return Some(failure(path, &e)),
     };
     let kind = match input::detect(path, &bytes) {
+        Ok(input::Kind::Qm9Polarizability) if !explicit => {
+            eprintln!(
+                "note: skipping {}: a QM9 polarizability table (labels, no structures)",
+                path.display()
+            );
+            return None;
+        }
         Ok(k) => k,
         Err(e) if !explicit => {
             eprintln!("note: skipping {e:#}");
