@@ -130,6 +130,7 @@ impl App {
         let Some(s) = self.frames.get(self.frame) else {
             return "{}".into();
         };
+        let periodic = s.lattice.is_some() && s.pbc.iter().any(|&p| p);
         let labels: Vec<String> = s
             .labels
             .iter()
@@ -154,8 +155,8 @@ impl App {
             self.frames.len(),
             json_str(&s.formula()),
             s.n_atoms(),
-            self.scene.bonds.len() - if s.lattice.is_some() { 12 } else { 0 },
-            s.lattice.is_some(),
+            self.scene.bonds.len() - if periodic { 12 } else { 0 },
+            periodic,
             predicted_types(s).is_some(),
             json_str(&labels.join(" · ")),
         )

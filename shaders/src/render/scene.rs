@@ -78,7 +78,11 @@ impl MoleculeScene {
             Some(c) if c.len() == structure.n_atoms() => c.clone(),
             _ => structure.numbers.clone(),
         };
-        let (shown, source_atom) = match structure.lattice {
+        // A lattice without any periodic axis (e.g. ASE's box around a molecule) is not drawn.
+        let lattice = structure
+            .lattice
+            .filter(|_| structure.pbc.iter().any(|&p| p));
+        let (shown, source_atom) = match lattice {
             Some(lattice) if options.images => with_images(structure, lattice),
             _ => (structure.clone(), (0..structure.n_atoms()).collect()),
         };
@@ -105,7 +109,7 @@ impl MoleculeScene {
             })
             .collect();
         let mut extent: Vec<([f32; 3], f32)> = atoms.iter().map(|a| (a.center, a.radius)).collect();
-        if let (Some(l), true) = (structure.lattice, options.cell) {
+        if let (Some(l), true) = (lattice, options.cell) {
             let corner = |f: [f64; 3]| -> [f32; 3] {
                 std::array::from_fn(|k| (f[0] * l[0][k] + f[1] * l[1][k] + f[2] * l[2][k]) as f32)
             };
@@ -244,6 +248,24 @@ mod tests {
             12
         );
         assert!(scene.radius > 4.8, "{}", scene.radius);
+    }
+
+    #[test]
+    fn a_box_without_periodic_axes_is_not_drawn() {
+        let mut s = rock_salt_like();
+        s.pbc = [false; 3];
+        s.lattice = Some([[50.0, 0.0, 0.0], [0.0, 50.0, 0.0], [0.0, 0.0, 50.0]]);
+        let scene = MoleculeScene::build(
+            &s,
+            &SceneOptions {
+                cell: true,
+                images: true,
+                color_as: None,
+            },
+        );
+        assert_eq!(scene.atoms.len(), 2);
+        assert!(scene.bonds.iter().all(|b| b.radius != CELL_RADIUS));
+        assert!(scene.radius < 10.0);
     }
 
     #[test]
