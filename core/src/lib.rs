@@ -11,9 +11,11 @@ pub mod head;
 pub mod io;
 pub mod metrics;
 pub mod nn;
+pub mod objective;
 pub mod structure;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod train;
 pub mod units;
 
 pub use bonds::{Bond, BondOptions, infer_bonds};
