@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Backbone throughput: nucleate's ET and CT (burn CPU backend) and TorchMD-Net's ET (PyTorch CPU)
+# on the same real QM9 molecules, forward and forward+backward, with ratios.
+#
+#   scripts/bench-backbones.sh [--batches 32,128] [--repeats 2] [--threads 1]
+#
+# Molecules: tests/data/datasets/qm9_stride650.extxyz.gz (every 650th QM9 molecule).
+# PyTorch side: $PYTHON (default /tmp/tmdvenv/bin/python) with torch, torchmd-net 3.1.0 and ase,
+# installed as in tests/fixtures/torchmdnet/README.md when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BATCHES=32,128 REPEATS=2 THREADS=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --batches) BATCHES="$2"; shift 2 ;;
+    --repeats) REPEATS="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}"
+PYTHON="${PYTHON:-/tmp/tmdvenv/bin/python}"
+if ! "$PYTHON" -c "import torchmdnet, ase" 2>/dev/null; then
+  python3 -m venv /tmp/tmdvenv
+  /tmp/tmdvenv/bin/pip install -q torch==2.15.0 numpy ase==3.29.0 lightning_utilities warp-lang
+  /tmp/tmdvenv/bin/pip install -q --no-deps torchmd-net==3.1.0
+  PYTHON=/tmp/tmdvenv/bin/python
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+zcat tests/data/datasets/qm9_stride650.extxyz.gz > "$work/qm9.extxyz"
+export OMP_NUM_THREADS=$THREADS RAYON_NUM_THREADS=$THREADS
+cargo run --release -q -p nucleate-core --example backbone_bench -- "$work/qm9.extxyz" \
+  --batches "$BATCHES" --repeats "$REPEATS" --json "$work/ours.json"
+echo
+"$PYTHON" core/examples/backbone_bench.py "$work/qm9.extxyz" "$work/ours.json" \
+  --batches "$BATCHES" --repeats "$REPEATS" --threads "$THREADS" 2>&1 | grep -v -i -e warn -e "load on device"
