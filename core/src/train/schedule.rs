@@ -50,9 +50,9 @@ impl NoiseNormalizer {
     /// Add a batch of per-atom noise vectors.
     pub fn update(&mut self, values: &[[f64; 3]]) {
         for v in values {
-            for k in 0..3 {
-                self.sum[k] += v[k];
-                self.sum_sq[k] += v[k] * v[k];
+            for (k, &x) in v.iter().enumerate() {
+                self.sum[k] += x;
+                self.sum_sq[k] += x * x;
             }
         }
         self.count += values.len() as u64;
