@@ -43,6 +43,9 @@ pub enum UniGemError {
     /// An empty batch or an empty molecule.
     #[error("empty batch or molecule without atoms")]
     Empty,
+    /// Guidance differentiates through the network, which needs an autodiff device.
+    #[error("property guidance needs the model on an autodiff device")]
+    NeedsAutodiff,
     /// The network rejected its inputs.
     #[error(transparent)]
     Backbone(#[from] BackboneError),
@@ -359,7 +362,11 @@ mod tests {
 
     #[test]
     fn loss_is_finite_and_decreases_on_qm9_molecules() {
+        let _serial = crate::objective::AUTODIFF_TESTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let device = Device::default().autodiff();
+        device.seed(42);
         let config = UniGemConfig::new()
             .with_egnn(EgnnConfig::new().with_hidden_nf(16).with_n_layers(2))
             .with_branch_layers(1);
@@ -385,7 +392,7 @@ mod tests {
             let grads = loss.total.backward();
             model = model.map(&mut Sgd {
                 grads: &grads,
-                lr: 0.02,
+                lr: 0.005,
             });
         }
         let l1: f64 = eval(&model).total.into_data().iter::<f64>().sum();
