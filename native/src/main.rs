@@ -29,6 +29,10 @@ enum Command {
     Data(cli::data::DataArgs),
     /// Inspect models: `nucleate model summary CONFIG [--json]`.
     Model(cli::model::ModelArgs),
+    /// Train a model (`nucleate train unigem --config FILE --data QM9… -o DIR`).
+    Train(cli::unigem::TrainArgs),
+    /// Generate molecules with a trained UniGEM model.
+    Generate(cli::unigem::GenerateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +43,8 @@ fn main() -> std::process::ExitCode {
         Command::Metrics(args) => cli::metrics::run(&args),
         Command::Data(args) => cli::data::run(&args),
         Command::Model(args) => cli::model::run(&args),
+        Command::Train(args) => cli::unigem::run_train(&args),
+        Command::Generate(args) => cli::unigem::run_generate(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

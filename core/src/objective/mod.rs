@@ -1,6 +1,17 @@
 //! Training objectives, backend-independent parts: noise schedules and centre-of-mass handling
-//! for diffusion (UniGEM / EDM, objectives.md §5).
+//! for diffusion (UniGEM / EDM, objectives.md §5) and UniGEM's two-phase loss.
 
 pub mod diffusion;
+pub mod sampler;
+pub mod unigem;
 
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
+pub use sampler::{AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Samples, sample};
+pub use unigem::{
+    NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, type_features, unigem_loss,
+};
+
+/// Serialises this module's tests that call `backward`: concurrent backward passes on the
+/// shared autodiff graph were seen to return zero position gradients.
+#[cfg(test)]
+pub(crate) static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
