@@ -12,6 +12,7 @@ pub mod io;
 pub mod metrics;
 pub mod nn;
 pub mod objective;
+pub mod rng;
 pub mod structure;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -6,6 +6,7 @@ use std::io::Read;
 use nucleate_core::Structure;
 use nucleate_core::io::{self, Format};
 use nucleate_core::metrics::{self, GenerationMetrics};
+use nucleate_core::rng::SplitMix64;
 
 /// Every 650th QM9 molecule (202 of 130,831); see tests/data/README.md.
 fn qm9_slice() -> Vec<Structure> {
@@ -21,24 +22,8 @@ fn qm9_slice() -> Vec<Structure> {
     io::read_bytes(&text, Format::Xyz).expect("valid extxyz")
 }
 
-/// splitmix64 → standard normal (Box–Muller); deterministic noise for the perturbation test.
-struct Noise(u64);
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let u = self.uniform().max(1e-300);
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-}
-
 fn perturbed(molecules: &[Structure], sigma: f64, seed: u64) -> Vec<Structure> {
-    let mut noise = Noise(seed);
+    let mut noise = SplitMix64::new(seed);
     molecules
         .iter()
         .map(|s| {
