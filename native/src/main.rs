@@ -4,7 +4,10 @@ mod backend;
 mod cli;
 mod dataset;
 mod input;
+mod learn;
 mod model_config;
+mod plot;
+mod run_config;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +36,16 @@ enum Command {
     Train(cli::unigem::TrainArgs),
     /// Generate molecules with a trained UniGEM model.
     Generate(cli::unigem::GenerateArgs),
+    /// Pretrain CT with SCD or coordinate denoising (`--config configs/…-scd.toml --run DIR`).
+    Pretrain(cli::learn::RunArgs),
+    /// Fine-tune on a label (`--config configs/…-finetune.toml --run DIR [--init MODEL]`).
+    Finetune(cli::learn::RunArgs),
+    /// Property MAE of a fine-tuned model on its run's test split or on labelled files.
+    Evaluate(cli::learn::EvaluateArgs),
+    /// Predict properties of structure files with a fine-tuned or imported model.
+    Predict(cli::learn::PredictArgs),
+    /// Import weights from other frameworks (`nucleate import torchmd-net CKPT -o DIR`).
+    Import(cli::import::ImportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +58,11 @@ fn main() -> std::process::ExitCode {
         Command::Model(args) => cli::model::run(&args),
         Command::Train(args) => cli::unigem::run_train(&args),
         Command::Generate(args) => cli::unigem::run_generate(&args),
+        Command::Pretrain(args) => cli::learn::pretrain(&args),
+        Command::Finetune(args) => cli::learn::finetune(&args),
+        Command::Evaluate(args) => cli::learn::evaluate(&args),
+        Command::Predict(args) => cli::learn::predict(&args),
+        Command::Import(args) => cli::import::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -132,7 +132,8 @@ layernorm_on_vec = false
 mod configs_dir {
     use super::*;
 
-    /// Every file in `configs/` parses and builds, with the parameter count its header states.
+    /// Every file in `configs/` (model and run configs) parses and builds, with the parameter
+    /// count its header states.
     #[test]
     fn every_config_builds_with_its_documented_parameter_count() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs");
@@ -143,8 +144,13 @@ mod configs_dir {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let config =
-                parse_model_config(&text).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            // Run configs (with [train]) hold a model config among their sections.
+            let config = if text.contains("\n[train]") {
+                crate::run_config::parse_run_config(&text, &[]).map(|c| BackboneConfig::Ct(c.model))
+            } else {
+                parse_model_config(&text)
+            }
+            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             // The header comment states "N parameters" / "N backbone parameters".
             let stated: usize = text
                 .lines()

@@ -298,9 +298,12 @@ impl VecPreNorm {
                 .add(self.beta.val().reshape([1, 1, f])),
             VecPreNormKind::Equivariant => {
                 // g(|v|) = tanh(α|v|)/|v|, with its limit α at |v| = 0 (no division by zero).
-                let norm = v.clone().square().sum_dim(1).sqrt(); // [n, 1, F]
-                let zero = norm.clone().equal_elem(0.0).float().cast(norm.dtype()); // [n, 1, F]
-                let safe = norm.add(zero.clone());
+                // The mask is taken on |v|² and applied before the square root: at v = 0 the
+                // square root's derivative is infinite and 0·∞ would poison the gradients (the
+                // first layer always sees v = 0).
+                let n2 = v.clone().square().sum_dim(1); // [n, 1, F]
+                let zero = n2.clone().equal_elem(0.0).float().cast(n2.dtype()); // [n, 1, F]
+                let safe = n2.add(zero.clone()).sqrt();
                 let g = safe
                     .clone()
                     .mul(alpha.clone())

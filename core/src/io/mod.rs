@@ -15,6 +15,7 @@ pub mod pdb;
 pub mod poscar;
 pub mod qm9;
 pub mod sdf;
+pub mod torch;
 pub mod write;
 pub mod xyz;
 

@@ -1,10 +1,15 @@
-//! Training objectives, backend-independent parts: noise schedules and centre-of-mass handling
-//! for diffusion (UniGEM / EDM, objectives.md §5) and UniGEM's two-phase loss.
+//! Training objectives: coordinate denoising, SCD and fine-tuning on CT (objectives.md §1–2),
+//! noise schedules and centre-of-mass handling for diffusion and UniGEM's two-phase loss (§5).
 
+pub mod denoise;
 pub mod diffusion;
 pub mod sampler;
 pub mod unigem;
 
+pub use denoise::{
+    DenoiseError, DenoiseModel, DenoiseModelConfig, FinetuneSettings, NoiseLevels, StepLoss,
+    cell_repeat, coord_loss, finetune_loss, scd_loss,
+};
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
 pub use sampler::{AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Samples, sample};
 pub use unigem::{

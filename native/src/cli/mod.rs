@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod data;
+pub mod import;
+pub mod learn;
 pub mod metrics;
 pub mod model;
 pub mod render;

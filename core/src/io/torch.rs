@@ -1,0 +1,2421 @@
+//! PyTorch checkpoints over bytes: the zip format of `torch.save` (PyTorch ≥ 1.6, including
+//! PyTorch Lightning `.ckpt` files) and `.safetensors` files.
+//!
+//! A `torch.save` file is a zip archive `<archive>/data.pkl` + `<archive>/data/<key>` (one raw
+//! little-endian storage per key; `<archive>` is any first path component). `data.pkl` is
+//! a pickle (protocol 2–5) that this module runs on a small pickle machine: containers,
+//! scalars, strings, globals, `REDUCE`/`NEWOBJ`/`BUILD`, the memo and persistent ids. Only
+//! the globals that rebuild tensors and plain containers are interpreted
+//! (`torch._utils._rebuild_tensor{,_v2,_v3}`, `_rebuild_parameter{,_with_state}`,
+//! `torch._tensor._rebuild_from_type_v2`, `collections.OrderedDict`, `torch.Size`,
+//! `_codecs.encode`, `builtins.set`/`frozenset`, `numpy.core.multiarray.scalar`); every other
+//! global becomes an opaque object, so nothing in the file is executed. Tensors are rebuilt
+//! respecting storage offset and strides, made contiguous (C order) and converted to `f32`.
+//!
+//! Which tensors: for a Lightning checkpoint (a top-level dict with a `state_dict` entry) the
+//! entries of `state_dict`; otherwise the top-level dict itself (a plain
+//! `torch.save(model.state_dict())`). Nested dicts are flattened with dotted keys
+//! (`{"model": {"w": t}}` gives `model.w`); entries that are neither tensors nor dicts are
+//! skipped. `hyper_parameters` is read from the top-level dict when present; dict subclasses
+//! (`AttributeDict`, `OrderedDict`) and objects whose pickled state is a dict
+//! (`argparse.Namespace`) become [`PyValue::Dict`].
+//!
+//! Limits, all checked before allocating: every declared length against the bytes present,
+//! deflated entries against the deflate ratio, tensor extents against their storage, and the
+//! total number of tensor elements against `4 × (input + inflated storage bytes) + 2²⁰`
+//! (tensors may share a storage). Not supported: the legacy non-zip format (PyTorch < 1.6),
+//! TorchScript archives (`torch.jit.save`), complex, quantized, sparse and float8 tensors
+//! (an error when such a tensor is one of the returned tensors), out-of-band pickle buffers.
+//! Integers wider than 24 bits lose precision in the `f32` conversion.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+/// A tensor read from a checkpoint, converted to f32 (f16/bf16/f32/f64 sources; integer and
+/// bool tensors too, as f32) with its original dtype name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchTensor {
+    /// Shape (C order); empty for a scalar.
+    pub shape: Vec<usize>,
+    /// The source dtype: `"float32"`, `"float16"`, `"bfloat16"`, `"float64"`, `"int64"`,
+    /// `"int32"`, `"int16"`, `"int8"`, `"uint8"`, `"uint16"`, `"uint32"`, `"uint64"` or `"bool"`.
+    pub dtype: String,
+    /// `shape.iter().product()` values, contiguous in C order.
+    pub data: Vec<f32>,
+}
+
+/// A decoded checkpoint: every tensor by its dotted key (for a Lightning checkpoint, the keys of
+/// `state_dict`; for a plain `torch.save(model.state_dict())`, the top-level keys), and the
+/// JSON-like hyper-parameters when present.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TorchCheckpoint {
+    /// Tensors by dotted key.
+    pub tensors: BTreeMap<String, TorchTensor>,
+    /// The top-level `hyper_parameters` dict (Lightning), keys as strings; empty when absent.
+    pub hyper_parameters: BTreeMap<String, PyValue>,
+}
+
+/// Python values that appear in hyper-parameter dicts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PyValue {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An `int` that fits in `i64` (numpy integer scalars too).
+    Int(i64),
+    /// A `float` (numpy float scalars too).
+    Float(f64),
+    /// A `str`.
+    Str(String),
+    /// A `list`, `tuple`, `set` or `frozenset`.
+    List(Vec<PyValue>),
+    /// A `dict`, a dict subclass, or an object whose pickled state is a dict, in pickle order.
+    Dict(Vec<(PyValue, PyValue)>),
+    /// Anything else, described: e.g. `"pathlib.PosixPath('/data')"`, `"bytes[16]"`,
+    /// `"tensor float32 [3, 4]"`.
+    Other(String),
+}
+
+/// Errors from [`read_torch_checkpoint`] and [`read_safetensors`].
+#[derive(Debug, thiserror::Error)]
+pub enum TorchError {
+    /// The zip container (directory, headers) is unusable.
+    #[error("zip: {0}")]
+    Zip(String),
+    /// One zip entry is unusable (bad sizes, compression, CRC) or missing.
+    #[error("zip entry {entry}: {msg}")]
+    Entry {
+        /// The entry name, e.g. `archive/data/0`.
+        entry: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The pickle could not be run.
+    #[error("{entry}: pickle opcode 0x{opcode:02x} at byte {offset}: {msg}")]
+    Pickle {
+        /// The pickle's zip entry, e.g. `archive/data.pkl`.
+        entry: String,
+        /// Byte offset of the opcode in the pickle.
+        offset: usize,
+        /// The opcode byte.
+        opcode: u8,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The unpickled object does not have the layout of a checkpoint.
+    #[error("checkpoint layout: {0}")]
+    Layout(String),
+    /// One tensor cannot be rebuilt.
+    #[error("tensor {key}: {msg}")]
+    Tensor {
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A safetensors header is malformed.
+    #[error("safetensors: {0}")]
+    Safetensors(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// dtypes
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DType {
+    F64,
+    F32,
+    F16,
+    BF16,
+    I64,
+    I32,
+    I16,
+    I8,
+    U8,
+    U16,
+    U32,
+    U64,
+    Bool,
+}
+
+impl DType {
+    fn size(self) -> usize {
+        match self {
+            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
+            DType::I8 | DType::U8 | DType::Bool => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DType::F64 => "float64",
+            DType::F32 => "float32",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::I64 => "int64",
+            DType::I32 => "int32",
+            DType::I16 => "int16",
+            DType::I8 => "int8",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::Bool => "bool",
+        }
+    }
+
+    /// From a legacy storage class name (`FloatStorage`).
+    fn from_storage(name: &str) -> Option<DType> {
+        Some(match name {
+            "DoubleStorage" => DType::F64,
+            "FloatStorage" => DType::F32,
+            "HalfStorage" => DType::F16,
+            "BFloat16Storage" => DType::BF16,
+            "LongStorage" => DType::I64,
+            "IntStorage" => DType::I32,
+            "ShortStorage" => DType::I16,
+            "CharStorage" => DType::I8,
+            "ByteStorage" | "UntypedStorage" => DType::U8,
+            "BoolStorage" => DType::Bool,
+            _ => return None,
+        })
+    }
+
+    /// From a `torch.<dtype>` attribute name.
+    fn from_torch(name: &str) -> Option<DType> {
+        Some(match name {
+            "float64" | "double" => DType::F64,
+            "float32" | "float" => DType::F32,
+            "float16" | "half" => DType::F16,
+            "bfloat16" => DType::BF16,
+            "int64" | "long" => DType::I64,
+            "int32" | "int" => DType::I32,
+            "int16" | "short" => DType::I16,
+            "int8" => DType::I8,
+            "uint8" => DType::U8,
+            "uint16" => DType::U16,
+            "uint32" => DType::U32,
+            "uint64" => DType::U64,
+            "bool" => DType::Bool,
+            _ => return None,
+        })
+    }
+
+    /// From a safetensors dtype (`F32`).
+    fn from_safetensors(name: &str) -> Option<DType> {
+        Some(match name {
+            "F64" => DType::F64,
+            "F32" => DType::F32,
+            "F16" => DType::F16,
+            "BF16" => DType::BF16,
+            "I64" => DType::I64,
+            "I32" => DType::I32,
+            "I16" => DType::I16,
+            "I8" => DType::I8,
+            "U8" => DType::U8,
+            "U16" => DType::U16,
+            "U32" => DType::U32,
+            "U64" => DType::U64,
+            "BOOL" => DType::Bool,
+            _ => return None,
+        })
+    }
+
+    /// Element `i` of little-endian (or, with `big`, big-endian) `bytes` as f32. `i` must be
+    /// in range (checked by the callers against `bytes.len() / size`).
+    fn get(self, bytes: &[u8], i: usize, big: bool) -> f32 {
+        let n = self.size();
+        let mut w = [0u8; 8];
+        if let Some(src) = i
+            .checked_mul(n)
+            .and_then(|a| bytes.get(a..a.checked_add(n)?))
+        {
+            w[..n].copy_from_slice(src);
+        }
+        if big {
+            w[..n].reverse();
+        }
+        let u = u64::from_le_bytes(w);
+        match self {
+            DType::F64 => f64::from_bits(u) as f32,
+            DType::F32 => f32::from_bits(u as u32),
+            DType::F16 => f16_to_f32(u as u16),
+            DType::BF16 => f32::from_bits((u as u32) << 16),
+            DType::I64 => (u as i64) as f32,
+            DType::I32 => (u as u32 as i32) as f32,
+            DType::I16 => f32::from(u as u16 as i16),
+            DType::I8 => f32::from(u as u8 as i8),
+            DType::U8 => f32::from(u as u8),
+            DType::U16 => f32::from(u as u16),
+            DType::U32 => (u as u32) as f32,
+            DType::U64 => u as f32,
+            DType::Bool => f32::from(u8::from(u as u8 != 0)),
+        }
+    }
+}
+
+/// IEEE binary16 → binary32 (exact).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let man = u32::from(h & 0x3ff);
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: value = man × 2⁻²⁴, exact in f32.
+            let v = man as f32 * f32::from_bits(0x3380_0000); // 2^-24
+            return if sign != 0 { -v } else { v };
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => sign | 0x7fc0_0000 | (man << 13),
+        _ => sign | ((exp + 112) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+// ---------------------------------------------------------------------------------------------
+// zip
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// One zip member, located but not yet inflated.
+struct ZipEntry<'a> {
+    method: u16,
+    crc: u32,
+    size: u64,
+    data: &'a [u8],
+}
+
+/// The members of a zip archive by name (central directory; stored or deflated, ZIP64).
+fn zip_entries(bytes: &[u8]) -> Result<Vec<(String, ZipEntry<'_>)>, TorchError> {
+    let zerr = |m: &str| TorchError::Zip(m.to_owned());
+    let min = bytes.len().saturating_sub(22 + 65_535);
+    let eocd = (min..=bytes.len().saturating_sub(22))
+        .rev()
+        .find(|&i| bytes.get(i..i + 4) == Some(b"PK\x05\x06"))
+        .ok_or_else(|| {
+            if bytes.starts_with(b"\x80\x02\x8a") {
+                zerr("the legacy (non-zip) torch.save format of PyTorch < 1.6 is not supported")
+            } else if bytes.starts_with(b"PK\x03\x04") {
+                zerr("no end-of-central-directory record (truncated archive?)")
+            } else {
+                zerr("not a zip archive (no end-of-central-directory record)")
+            }
+        })?;
+    let bad = |what: &str| TorchError::Zip(format!("truncated or corrupt {what}"));
+    let mut n_entries = u64::from(u16_at(bytes, eocd + 10).ok_or_else(|| bad("directory"))?);
+    let mut cd_offset = u64::from(u32_at(bytes, eocd + 16).ok_or_else(|| bad("directory"))?);
+    if eocd >= 20 && bytes.get(eocd - 20..eocd - 16) == Some(b"PK\x06\x07") {
+        let z64 = u64_at(bytes, eocd - 12).ok_or_else(|| bad("zip64 locator"))?;
+        let z64 = usize::try_from(z64).map_err(|_| bad("zip64 locator"))?;
+        if z64.checked_add(4).and_then(|e| bytes.get(z64..e)) != Some(b"PK\x06\x06") {
+            return Err(bad("zip64 directory"));
+        }
+        n_entries = u64_at(bytes, z64 + 32).ok_or_else(|| bad("zip64 directory"))?;
+        cd_offset = u64_at(bytes, z64 + 48).ok_or_else(|| bad("zip64 directory"))?;
+    }
+    if n_entries > (bytes.len() / 46) as u64 {
+        return Err(TorchError::Zip(format!(
+            "declares {n_entries} entries, too many for {} bytes",
+            bytes.len()
+        )));
+    }
+    let mut at = usize::try_from(cd_offset).map_err(|_| bad("directory offset"))?;
+    let mut out = Vec::with_capacity(n_entries as usize);
+    for _ in 0..n_entries {
+        let hdr = || bad("central directory entry");
+        if at
+            .checked_add(46)
+            .and_then(|e| bytes.get(at..e))
+            .map(|h| &h[..4])
+            != Some(b"PK\x01\x02")
+        {
+            return Err(hdr());
+        }
+        let method = u16_at(bytes, at + 10).ok_or_else(hdr)?;
+        let crc = u32_at(bytes, at + 16).ok_or_else(hdr)?;
+        let mut csize = u64::from(u32_at(bytes, at + 20).ok_or_else(hdr)?);
+        let mut usize_ = u64::from(u32_at(bytes, at + 24).ok_or_else(hdr)?);
+        let nlen = usize::from(u16_at(bytes, at + 28).ok_or_else(hdr)?);
+        let xlen = usize::from(u16_at(bytes, at + 30).ok_or_else(hdr)?);
+        let clen = usize::from(u16_at(bytes, at + 32).ok_or_else(hdr)?);
+        let mut local = u64::from(u32_at(bytes, at + 42).ok_or_else(hdr)?);
+        let name = bytes.get(at + 46..at + 46 + nlen).ok_or_else(hdr)?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        let extra = bytes
+            .get(at + 46 + nlen..at + 46 + nlen + xlen)
+            .ok_or_else(hdr)?;
+        let eerr = |msg: &str| TorchError::Entry {
+            entry: name.clone(),
+            msg: msg.to_owned(),
+        };
+        // ZIP64 extra field: present only for the fields that are 0xFFFFFFFF, in this order.
+        let mut e = 0;
+        while e + 4 <= extra.len() {
+            let id = u16_at(extra, e).unwrap_or(0);
+            let len = usize::from(u16_at(extra, e + 2).unwrap_or(0));
+            if id == 1 {
+                let mut p = e + 4;
+                for field in [&mut usize_, &mut csize, &mut local] {
+                    if *field == 0xFFFF_FFFF {
+                        *field = u64_at(extra, p).ok_or_else(|| eerr("truncated zip64 extra"))?;
+                        p += 8;
+                    }
+                }
+            }
+            e += 4 + len;
+        }
+        at += 46 + nlen + xlen + clen;
+        let lo = usize::try_from(local).map_err(|_| eerr("local header offset out of range"))?;
+        if lo
+            .checked_add(30)
+            .and_then(|e| bytes.get(lo..e))
+            .map(|h| &h[..4])
+            != Some(b"PK\x03\x04")
+        {
+            return Err(eerr("no local header at its offset"));
+        }
+        let lnlen = usize::from(u16_at(bytes, lo + 26).ok_or_else(|| eerr("local header"))?);
+        let lxlen = usize::from(u16_at(bytes, lo + 28).ok_or_else(|| eerr("local header"))?);
+        let start = lo + 30 + lnlen + lxlen;
+        let data = usize::try_from(csize)
+            .ok()
+            .and_then(|c| start.checked_add(c))
+            .and_then(|end| bytes.get(start..end))
+            .ok_or_else(|| {
+                eerr(&format!(
+                    "{csize} compressed bytes declared, the archive ends first"
+                ))
+            })?;
+        out.push((
+            name,
+            ZipEntry {
+                method,
+                crc,
+                size: usize_,
+                data,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The content of one entry, inflated if needed, CRC-checked.
+fn zip_read<'a>(name: &str, e: &ZipEntry<'a>) -> Result<Cow<'a, [u8]>, TorchError> {
+    let eerr = |msg: String| TorchError::Entry {
+        entry: name.to_owned(),
+        msg,
+    };
+    let content: Cow<'a, [u8]> = match e.method {
+        0 => {
+            if e.size != e.data.len() as u64 {
+                return Err(eerr(format!(
+                    "stored entry declares {} bytes, holds {}",
+                    e.size,
+                    e.data.len()
+                )));
+            }
+            Cow::Borrowed(e.data)
+        }
+        8 => {
+            // Deflate cannot expand beyond ~1032:1.
+            let limit = (e.data.len() as u64)
+                .saturating_mul(1032)
+                .saturating_add(64);
+            if e.size > limit {
+                return Err(eerr(format!(
+                    "{} bytes declared from {} compressed",
+                    e.size,
+                    e.data.len()
+                )));
+            }
+            let n = usize::try_from(e.size).map_err(|_| eerr("size out of range".into()))?;
+            let v = miniz_oxide::inflate::decompress_to_vec_with_limit(e.data, n)
+                .map_err(|err| eerr(format!("inflate failed: {:?}", err.status)))?;
+            if v.len() != n {
+                return Err(eerr(format!("{n} bytes declared, {} inflated", v.len())));
+            }
+            Cow::Owned(v)
+        }
+        m => return Err(eerr(format!("unsupported compression method {m}"))),
+    };
+    if crc32(&content) != e.crc {
+        return Err(eerr("CRC-32 mismatch".into()));
+    }
+    Ok(content)
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    }
+    c ^ 0xFFFF_FFFF
+}
+
+// ---------------------------------------------------------------------------------------------
+// pickle machine
+
+/// A pickle value: scalars inline, everything else in the heap (so that the memo shares
+/// objects as Python does, and copies stay cheap).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Val {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Obj(usize),
+}
+
+/// How a tensor is laid over its storage.
+#[derive(Debug, Clone)]
+struct TensorRef {
+    key: String,
+    storage_dtype: DType,
+    dtype: DType,
+    offset: usize,
+    size: Vec<usize>,
+    stride: Vec<usize>,
+}
+
+#[derive(Debug)]
+enum Obj {
+    Str(String),
+    Bytes(Vec<u8>),
+    /// An integer wider than 64 bits (its byte length).
+    BigInt(usize),
+    Tuple(Vec<Val>),
+    List(Vec<Val>),
+    Dict(Vec<(Val, Val)>),
+    Set(Vec<Val>),
+    Global(String, String),
+    /// `('storage', type, key, location, numel)`; dtype `None` for an unsupported type.
+    Storage(Option<DType>, String, String),
+    /// A rebuilt tensor, or why it could not be (reported only if the tensor is needed).
+    Tensor(Result<TensorRef, String>),
+    Instance {
+        class: String,
+        args: Vec<Val>,
+        items: Vec<(Val, Val)>,
+        elems: Vec<Val>,
+        state: Option<Val>,
+    },
+}
+
+struct Machine<'p> {
+    entry: &'p str,
+    code: &'p [u8],
+    pos: usize,
+    /// Position and opcode of the instruction being run (for errors).
+    op_at: usize,
+    op: u8,
+    stack: Vec<Val>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, Val>,
+    heap: Vec<Obj>,
+    /// Values that REDUCE/NEWOBJ may still copy out of shared (memoized) containers; bounds
+    /// the work of a pickle that applies many calls to one large tuple.
+    copies: usize,
+}
+
+impl<'p> Machine<'p> {
+    fn err(&self, msg: impl Into<String>) -> TorchError {
+        TorchError::Pickle {
+            entry: self.entry.to_owned(),
+            offset: self.op_at,
+            opcode: self.op,
+            msg: msg.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'p [u8], TorchError> {
+        let code = self.code;
+        let end = self.pos.checked_add(n).filter(|&e| e <= code.len());
+        match end {
+            Some(e) => {
+                let s = &code[self.pos..e];
+                self.pos = e;
+                Ok(s)
+            }
+            None => Err(self.err(format!(
+                "needs {n} bytes, {} left in the pickle",
+                code.len() - self.pos.min(code.len())
+            ))),
+        }
+    }
+
+    fn u8(&mut self) -> Result<u8, TorchError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, TorchError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, TorchError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, TorchError> {
+        let b = self.take(8)?;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        Ok(u64::from_le_bytes(w))
+    }
+
+    fn line(&mut self) -> Result<&'p str, TorchError> {
+        let rest = &self.code[self.pos.min(self.code.len())..];
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| self.err("unterminated text argument"))?;
+        let s = std::str::from_utf8(&rest[..n]).map_err(|_| self.err("text is not UTF-8"))?;
+        self.pos += n + 1;
+        Ok(s)
+    }
+
+    fn len_arg(&mut self, n: u64) -> Result<&'p [u8], TorchError> {
+        let n = usize::try_from(n).map_err(|_| self.err("length out of range"))?;
+        self.take(n)
+    }
+
+    fn charge(&mut self, n: usize) -> Result<(), TorchError> {
+        self.copies = self
+            .copies
+            .checked_sub(n)
+            .ok_or_else(|| self.err("calls copy more values than this pickle can justify"))?;
+        Ok(())
+    }
+
+    fn alloc(&mut self, o: Obj) -> Val {
+        self.heap.push(o);
+        Val::Obj(self.heap.len() - 1)
+    }
+
+    fn push(&mut self, v: Val) {
+        self.stack.push(v);
+    }
+
+    fn pop(&mut self) -> Result<Val, TorchError> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err(self.err("stack underflow"));
+        }
+        self.stack.pop().ok_or_else(|| self.err("stack underflow"))
+    }
+
+    fn top(&self) -> Result<Val, TorchError> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err(self.err("stack underflow"));
+        }
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| self.err("stack underflow"))
+    }
+
+    fn pop_mark(&mut self) -> Result<Vec<Val>, TorchError> {
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.err("no MARK on the stack"))?;
+        Ok(self.stack.split_off(m.min(self.stack.len())))
+    }
+
+    fn string(&mut self, b: &[u8]) -> Result<Val, TorchError> {
+        let s = std::str::from_utf8(b).map_err(|_| self.err("string is not UTF-8"))?;
+        Ok(self.alloc(Obj::Str(s.to_owned())))
+    }
+
+    fn obj(&self, v: Val) -> Option<&Obj> {
+        match v {
+            Val::Obj(i) => self.heap.get(i),
+            _ => None,
+        }
+    }
+
+    fn str_of(&self, v: Val) -> Option<&str> {
+        match self.obj(v) {
+            Some(Obj::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn seq(&self, v: Val) -> Option<&[Val]> {
+        match self.obj(v) {
+            Some(Obj::Tuple(t) | Obj::List(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn int(&self, v: Val) -> Option<i64> {
+        match v {
+            Val::Int(i) => Some(i),
+            Val::Bool(b) => Some(i64::from(b)),
+            _ => None,
+        }
+    }
+
+    fn set_items(&mut self, target: Val, kv: Vec<Val>) -> Result<(), TorchError> {
+        if !kv.len().is_multiple_of(2) {
+            return Err(self.err("odd number of items for SETITEMS"));
+        }
+        let pairs = kv.chunks_exact(2).map(|c| (c[0], c[1]));
+        match target {
+            Val::Obj(i) => match self.heap.get_mut(i) {
+                Some(Obj::Dict(d) | Obj::Instance { items: d, .. }) => {
+                    d.extend(pairs);
+                    Ok(())
+                }
+                _ => Err(self.err("SETITEM(S) target is not a dict")),
+            },
+            _ => Err(self.err("SETITEM(S) target is not a dict")),
+        }
+    }
+
+    fn append(&mut self, target: Val, vals: Vec<Val>) -> Result<(), TorchError> {
+        match target {
+            Val::Obj(i) => match self.heap.get_mut(i) {
+                Some(Obj::List(l) | Obj::Set(l) | Obj::Instance { elems: l, .. }) => {
+                    l.extend(vals);
+                    Ok(())
+                }
+                _ => Err(self.err("APPEND(S)/ADDITEMS target is not a list or set")),
+            },
+            _ => Err(self.err("APPEND(S)/ADDITEMS target is not a list or set")),
+        }
+    }
+
+    fn persistent_load(&mut self, pid: Val) -> Result<Val, TorchError> {
+        let t = self
+            .seq(pid)
+            .ok_or_else(|| self.err("persistent id is not a tuple"))?;
+        if t.len() < 3 || self.str_of(t[0]) != Some("storage") {
+            return Err(self.err("persistent id is not ('storage', type, key, ...)"));
+        }
+        let (ty, key) = (t[1], t[2]);
+        let dtype = match self.obj(ty) {
+            Some(Obj::Global(_, name)) => DType::from_storage(name),
+            _ => None,
+        };
+        let type_name = match self.obj(ty) {
+            Some(Obj::Global(m, n)) => format!("{m}.{n}"),
+            _ => "?".to_owned(),
+        };
+        let key = match (self.str_of(key), key) {
+            (Some(s), _) => s.to_owned(),
+            (None, Val::Int(i)) => i.to_string(),
+            _ => return Err(self.err("storage key is not a string")),
+        };
+        Ok(self.alloc(Obj::Storage(dtype, key, type_name)))
+    }
+
+    /// `callable(*args)` for REDUCE / NEWOBJ.
+    fn call(&mut self, callable: Val, args: Val, depth: usize) -> Result<Val, TorchError> {
+        let (module, name) = match self.obj(callable) {
+            Some(Obj::Global(m, n)) => (m.clone(), n.clone()),
+            _ => {
+                let args = self.seq(args).map(<[Val]>::to_vec).unwrap_or_default();
+                self.charge(args.len())?;
+                return Ok(self.alloc(Obj::Instance {
+                    class: "<call>".to_owned(),
+                    args,
+                    items: Vec::new(),
+                    elems: Vec::new(),
+                    state: None,
+                }));
+            }
+        };
+        let a = self.seq(args).map(<[Val]>::to_vec).unwrap_or_default();
+        self.charge(a.len())?;
+        let obj = match (module.as_str(), name.as_str()) {
+            ("torch._utils", "_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3") => {
+                Obj::Tensor(self.rebuild_tensor(&name, &a))
+            }
+            ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
+                return match a.first() {
+                    Some(&t) if matches!(self.obj(t), Some(Obj::Tensor(_))) => Ok(t),
+                    _ => Ok(self.alloc(Obj::Tensor(Err(format!(
+                        "{module}.{name} without a tensor argument"
+                    ))))),
+                };
+            }
+            ("torch._tensor", "_rebuild_from_type_v2") if a.len() >= 3 && depth < 4 => {
+                return self.call(a[0], a[2], depth + 1);
+            }
+            ("collections", "OrderedDict") => {
+                let pairs = a.first().and_then(|&v| self.seq(v)).unwrap_or(&[]).to_vec();
+                self.charge(pairs.len())?;
+                let d = pairs
+                    .iter()
+                    .filter_map(|&p| match self.seq(p) {
+                        Some(&[k, v]) => Some((k, v)),
+                        _ => None,
+                    })
+                    .collect();
+                Obj::Dict(d)
+            }
+            // `torch.Size(t)`, `set(l)`: the sequence itself stands in for the result.
+            ("torch", "Size") | ("builtins" | "__builtin__", "set" | "frozenset")
+                if a.first().and_then(|&v| self.seq(v)).is_some() =>
+            {
+                return Ok(a[0]);
+            }
+            ("_codecs", "encode") if a.first().and_then(|&v| self.str_of(v)).is_some() => {
+                // Protocol 2 pickles bytes as `_codecs.encode(text, 'latin1')`.
+                let s = a.first().and_then(|&v| self.str_of(v)).unwrap_or_default();
+                let b: Vec<u8> = s.chars().map(|c| c as u32 as u8).collect();
+                self.charge(b.len())?;
+                Obj::Bytes(b)
+            }
+            _ => Obj::Instance {
+                class: format!("{module}.{name}"),
+                args: a,
+                items: Vec::new(),
+                elems: Vec::new(),
+                state: None,
+            },
+        };
+        Ok(self.alloc(obj))
+    }
+
+    fn rebuild_tensor(&self, name: &str, a: &[Val]) -> Result<TensorRef, String> {
+        if a.len() < 4 {
+            return Err(format!("torch._utils.{name} with {} arguments", a.len()));
+        }
+        let (sdtype, key, ty) = match self.obj(a[0]) {
+            Some(Obj::Storage(d, k, t)) => (*d, k.clone(), t.clone()),
+            _ => {
+                return Err(format!(
+                    "torch._utils.{name}: first argument is not a storage"
+                ));
+            }
+        };
+        let storage_dtype = sdtype.ok_or_else(|| format!("unsupported storage type {ty}"))?;
+        let dtype = if name == "_rebuild_tensor_v3" {
+            match a.get(6).and_then(|&v| self.obj(v)) {
+                Some(Obj::Global(m, n)) if m == "torch" => {
+                    DType::from_torch(n).ok_or_else(|| format!("unsupported dtype torch.{n}"))?
+                }
+                _ => return Err("_rebuild_tensor_v3 without a torch dtype".to_owned()),
+            }
+        } else {
+            storage_dtype
+        };
+        let offset = self
+            .int(a[1])
+            .and_then(|o| usize::try_from(o).ok())
+            .ok_or("storage offset is not a non-negative integer")?;
+        let dims = |v: Val, what: &str| -> Result<Vec<usize>, String> {
+            self.seq(v)
+                .ok_or_else(|| format!("{what} is not a tuple"))?
+                .iter()
+                .map(|&d| {
+                    self.int(d)
+                        .and_then(|d| usize::try_from(d).ok())
+                        .ok_or_else(|| format!("{what} has a non-integer or negative entry"))
+                })
+                .collect()
+        };
+        let size = dims(a[2], "size")?;
+        let stride = dims(a[3], "stride")?;
+        if size.len() != stride.len() {
+            return Err(format!(
+                "size {size:?} and stride {stride:?} differ in rank"
+            ));
+        }
+        Ok(TensorRef {
+            key,
+            storage_dtype,
+            dtype,
+            offset,
+            size,
+            stride,
+        })
+    }
+
+    fn build(&mut self, target: Val, state: Val) {
+        if let Val::Obj(i) = target
+            && let Some(Obj::Instance { state: s, .. }) = self.heap.get_mut(i)
+        {
+            *s = Some(state);
+        }
+        // BUILD on dicts (OrderedDict `_metadata`), tensors and others: the state is not needed.
+    }
+
+    fn run(&mut self) -> Result<Val, TorchError> {
+        loop {
+            self.op_at = self.pos;
+            self.op = 0;
+            let op = self
+                .u8()
+                .map_err(|_| self.err("pickle ends without STOP"))?;
+            self.op = op;
+            match op {
+                0x80 => {
+                    let p = self.u8()?;
+                    if p > 5 {
+                        return Err(self.err(format!("unsupported pickle protocol {p}")));
+                    }
+                }
+                0x95 => {
+                    self.u64()?; // FRAME: a hint only
+                }
+                b'.' => return self.pop(),
+                b'(' => self.marks.push(self.stack.len()),
+                b'0' => {
+                    self.pop()?;
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let v = self.top()?;
+                    self.push(v);
+                }
+                b'}' => {
+                    let v = self.alloc(Obj::Dict(Vec::new()));
+                    self.push(v);
+                }
+                b']' => {
+                    let v = self.alloc(Obj::List(Vec::new()));
+                    self.push(v);
+                }
+                b')' => {
+                    let v = self.alloc(Obj::Tuple(Vec::new()));
+                    self.push(v);
+                }
+                0x8f => {
+                    let v = self.alloc(Obj::Set(Vec::new()));
+                    self.push(v);
+                }
+                b't' => {
+                    let items = self.pop_mark()?;
+                    let v = self.alloc(Obj::Tuple(items));
+                    self.push(v);
+                }
+                0x85..=0x87 => {
+                    let n = usize::from(op - 0x84);
+                    let floor = self.marks.last().copied().unwrap_or(0);
+                    if self.stack.len() < floor + n {
+                        return Err(self.err("stack underflow"));
+                    }
+                    let items = self.stack.split_off(self.stack.len() - n);
+                    let v = self.alloc(Obj::Tuple(items));
+                    self.push(v);
+                }
+                b'l' => {
+                    let items = self.pop_mark()?;
+                    let v = self.alloc(Obj::List(items));
+                    self.push(v);
+                }
+                0x91 => {
+                    let items = self.pop_mark()?;
+                    let v = self.alloc(Obj::Set(items));
+                    self.push(v);
+                }
+                b'd' => {
+                    let items = self.pop_mark()?;
+                    let v = self.alloc(Obj::Dict(Vec::new()));
+                    self.set_items(v, items)?;
+                    self.push(v);
+                }
+                b'a' => {
+                    let v = self.pop()?;
+                    let l = self.top()?;
+                    self.append(l, vec![v])?;
+                }
+                b'e' | 0x90 => {
+                    let items = self.pop_mark()?;
+                    let l = self.top()?;
+                    self.append(l, items)?;
+                }
+                b's' => {
+                    let v = self.pop()?;
+                    let k = self.pop()?;
+                    let d = self.top()?;
+                    self.set_items(d, vec![k, v])?;
+                }
+                b'u' => {
+                    let items = self.pop_mark()?;
+                    let d = self.top()?;
+                    self.set_items(d, items)?;
+                }
+                b'J' => {
+                    let v = self.u32()? as i32;
+                    self.push(Val::Int(i64::from(v)));
+                }
+                b'K' => {
+                    let v = self.u8()?;
+                    self.push(Val::Int(i64::from(v)));
+                }
+                b'M' => {
+                    let v = self.u16()?;
+                    self.push(Val::Int(i64::from(v)));
+                }
+                0x8a | 0x8b => {
+                    let n = if op == 0x8a {
+                        u64::from(self.u8()?)
+                    } else {
+                        u64::from(self.u32()?)
+                    };
+                    let b = self.len_arg(n)?;
+                    let v = if b.len() <= 8 {
+                        let fill = if b.last().is_some_and(|&x| x & 0x80 != 0) {
+                            0xff
+                        } else {
+                            0
+                        };
+                        let mut w = [fill; 8];
+                        w[..b.len()].copy_from_slice(b);
+                        Val::Int(i64::from_le_bytes(w))
+                    } else {
+                        self.alloc(Obj::BigInt(b.len()))
+                    };
+                    self.push(v);
+                }
+                b'I' | b'L' => {
+                    let s = self.line()?;
+                    let s = s.trim_end_matches('L');
+                    let v = match s {
+                        "00" => Val::Bool(false),
+                        "01" => Val::Bool(true),
+                        _ => match s.parse::<i64>() {
+                            Ok(i) => Val::Int(i),
+                            Err(_) => self.alloc(Obj::BigInt(s.len())),
+                        },
+                    };
+                    self.push(v);
+                }
+                b'G' => {
+                    let b = self.take(8)?;
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(b);
+                    self.push(Val::Float(f64::from_be_bytes(w)));
+                }
+                b'F' => {
+                    let s = self.line()?;
+                    let f = s
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| self.err(format!("bad float {s:?}")))?;
+                    self.push(Val::Float(f));
+                }
+                b'N' => self.push(Val::None),
+                0x88 => self.push(Val::Bool(true)),
+                0x89 => self.push(Val::Bool(false)),
+                b'X' | 0x8c | 0x8d => {
+                    let n = match op {
+                        b'X' => u64::from(self.u32()?),
+                        0x8c => u64::from(self.u8()?),
+                        _ => self.u64()?,
+                    };
+                    let b = self.len_arg(n)?;
+                    let v = self.string(b)?;
+                    self.push(v);
+                }
+                b'T' | b'U' => {
+                    // Python 2 str: bytes, read as Latin-1 text.
+                    let n = if op == b'T' {
+                        u64::from(self.u32()?)
+                    } else {
+                        u64::from(self.u8()?)
+                    };
+                    let b = self.len_arg(n)?;
+                    let s = b.iter().map(|&c| char::from(c)).collect();
+                    let v = self.alloc(Obj::Str(s));
+                    self.push(v);
+                }
+                b'B' | b'C' | 0x8e | 0x96 => {
+                    let n = match op {
+                        b'B' => u64::from(self.u32()?),
+                        b'C' => u64::from(self.u8()?),
+                        _ => self.u64()?,
+                    };
+                    let b = self.len_arg(n)?.to_vec();
+                    let v = self.alloc(Obj::Bytes(b));
+                    self.push(v);
+                }
+                b'c' => {
+                    let m = self.line()?.to_owned();
+                    let n = self.line()?.to_owned();
+                    let v = self.alloc(Obj::Global(m, n));
+                    self.push(v);
+                }
+                0x93 => {
+                    let n = self.pop()?;
+                    let m = self.pop()?;
+                    let (Some(m), Some(n)) = (self.str_of(m), self.str_of(n)) else {
+                        return Err(self.err("STACK_GLOBAL needs two strings"));
+                    };
+                    let g = Obj::Global(m.to_owned(), n.to_owned());
+                    let v = self.alloc(g);
+                    self.push(v);
+                }
+                b'R' => {
+                    let args = self.pop()?;
+                    let f = self.pop()?;
+                    let v = self.call(f, args, 0)?;
+                    self.push(v);
+                }
+                0x81 => {
+                    let args = self.pop()?;
+                    let cls = self.pop()?;
+                    let v = self.call(cls, args, 0)?;
+                    self.push(v);
+                }
+                0x92 => {
+                    let _kwargs = self.pop()?;
+                    let args = self.pop()?;
+                    let cls = self.pop()?;
+                    let v = self.call(cls, args, 0)?;
+                    self.push(v);
+                }
+                b'o' => {
+                    let mut items = self.pop_mark()?;
+                    if items.is_empty() {
+                        return Err(self.err("OBJ without a class"));
+                    }
+                    let args = items.split_off(1);
+                    let args = self.alloc(Obj::Tuple(args));
+                    let v = self.call(items[0], args, 0)?;
+                    self.push(v);
+                }
+                b'i' => {
+                    let m = self.line()?.to_owned();
+                    let n = self.line()?.to_owned();
+                    let items = self.pop_mark()?;
+                    let cls = self.alloc(Obj::Global(m, n));
+                    let args = self.alloc(Obj::Tuple(items));
+                    let v = self.call(cls, args, 0)?;
+                    self.push(v);
+                }
+                b'b' => {
+                    let state = self.pop()?;
+                    let target = self.top()?;
+                    self.build(target, state);
+                }
+                b'q' | b'r' | b'p' => {
+                    let k = match op {
+                        b'q' => u64::from(self.u8()?),
+                        b'r' => u64::from(self.u32()?),
+                        _ => {
+                            let s = self.line()?;
+                            s.parse()
+                                .map_err(|_| self.err(format!("bad memo key {s:?}")))?
+                        }
+                    };
+                    let v = self.top()?;
+                    self.memo.insert(k, v);
+                }
+                0x94 => {
+                    let v = self.top()?;
+                    let k = self.memo.len() as u64;
+                    self.memo.insert(k, v);
+                }
+                b'h' | b'j' | b'g' => {
+                    let k = match op {
+                        b'h' => u64::from(self.u8()?),
+                        b'j' => u64::from(self.u32()?),
+                        _ => {
+                            let s = self.line()?;
+                            s.parse()
+                                .map_err(|_| self.err(format!("bad memo key {s:?}")))?
+                        }
+                    };
+                    let v = *self
+                        .memo
+                        .get(&k)
+                        .ok_or_else(|| self.err(format!("memo key {k} not set")))?;
+                    self.push(v);
+                }
+                b'Q' => {
+                    let pid = self.pop()?;
+                    let v = self.persistent_load(pid)?;
+                    self.push(v);
+                }
+                b'P' => {
+                    let _ = self.line()?;
+                    return Err(self.err("text persistent ids are not used by torch.save"));
+                }
+                _ => return Err(self.err("unsupported opcode")),
+            }
+        }
+    }
+}
+
+fn unpickle<'p>(entry: &'p str, code: &'p [u8]) -> Result<(Val, Machine<'p>), TorchError> {
+    let mut m = Machine {
+        entry,
+        code,
+        pos: 0,
+        op_at: 0,
+        op: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        heap: Vec::new(),
+        copies: code.len().saturating_mul(8).saturating_add(4096),
+    };
+    let root = m.run()?;
+    Ok((root, m))
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpoint
+
+/// Deepest nesting followed in hyper-parameters and nested state dicts.
+const MAX_DEPTH: usize = 64;
+
+struct Extract<'m, 'p, 'a> {
+    m: &'m Machine<'p>,
+    entries: &'m HashMap<&'m str, &'m ZipEntry<'a>>,
+    prefix: String,
+    big_endian: bool,
+    storages: HashMap<String, Cow<'a, [u8]>>,
+    /// Tensor elements that may still be allocated.
+    budget: usize,
+    /// Values converted to [`PyValue`] that may still be made.
+    nodes: usize,
+}
+
+impl Extract<'_, '_, '_> {
+    fn dict_items(&self, v: Val) -> Option<&[(Val, Val)]> {
+        match self.m.obj(v) {
+            Some(Obj::Dict(d)) => Some(d),
+            Some(Obj::Instance { items, state, .. }) => {
+                if items.is_empty()
+                    && let Some(s) = *state
+                    && let Some(Obj::Dict(d)) = self.m.obj(s)
+                {
+                    return Some(d);
+                }
+                Some(items)
+            }
+            _ => None,
+        }
+    }
+
+    fn get(&self, dict: &[(Val, Val)], key: &str) -> Option<Val> {
+        dict.iter()
+            .rev()
+            .find(|(k, _)| self.m.str_of(*k) == Some(key))
+            .map(|&(_, v)| v)
+    }
+
+    fn key_string(&self, k: Val) -> Option<String> {
+        match k {
+            Val::Int(i) => Some(i.to_string()),
+            _ => self.m.str_of(k).map(str::to_owned),
+        }
+    }
+
+    fn collect(
+        &mut self,
+        dict: Val,
+        prefix: &str,
+        depth: usize,
+        out: &mut BTreeMap<String, TorchTensor>,
+    ) -> Result<(), TorchError> {
+        if depth > MAX_DEPTH {
+            return Err(TorchError::Layout(format!(
+                "dicts nested deeper than {MAX_DEPTH} at {prefix:?}"
+            )));
+        }
+        let items = self.dict_items(dict).map(<[_]>::to_vec).unwrap_or_default();
+        self.spend(items.len())?;
+        for (k, v) in items {
+            let Some(k) = self.key_string(k) else {
+                continue;
+            };
+            let key = if prefix.is_empty() {
+                k
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match self.m.obj(v) {
+                Some(Obj::Tensor(t)) => {
+                    let t = t.clone().map_err(|msg| TorchError::Tensor {
+                        key: key.clone(),
+                        msg,
+                    })?;
+                    let tensor = self.materialize(&key, &t)?;
+                    out.insert(key, tensor);
+                }
+                Some(Obj::Dict(_)) => self.collect(v, &key, depth + 1, out)?,
+                Some(Obj::Instance { class, .. }) => {
+                    if class.starts_with("torch._utils._rebuild")
+                        || class.starts_with("torch._tensor._rebuild")
+                    {
+                        return Err(TorchError::Tensor {
+                            key,
+                            msg: format!("unsupported tensor kind ({class})"),
+                        });
+                    }
+                    if self.dict_items(v).is_some_and(|d| !d.is_empty()) {
+                        self.collect(v, &key, depth + 1, out)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn storage(&mut self, key: &str) -> Result<&[u8], TorchError> {
+        if !self.storages.contains_key(key) {
+            let name = format!("{}data/{key}", self.prefix);
+            let e = self
+                .entries
+                .get(name.as_str())
+                .ok_or_else(|| TorchError::Entry {
+                    entry: name.clone(),
+                    msg: "storage entry missing from the archive".to_owned(),
+                })?;
+            let data = zip_read(&name, e)?;
+            self.storages.insert(key.to_owned(), data);
+        }
+        Ok(self.storages.get(key).map(|c| &**c).unwrap_or(&[]))
+    }
+
+    fn materialize(&mut self, key: &str, t: &TensorRef) -> Result<TorchTensor, TorchError> {
+        let terr = |msg: String| TorchError::Tensor {
+            key: key.to_owned(),
+            msg,
+        };
+        let big = self.big_endian;
+        let budget = self.budget;
+        let bytes = self.storage(&t.key)?;
+        let esize = t.storage_dtype.size();
+        if bytes.len() % esize != 0 {
+            return Err(terr(format!(
+                "storage {} has {} bytes, not a multiple of {esize}",
+                t.key,
+                bytes.len()
+            )));
+        }
+        // A dtype other than the storage's (v3 over an untyped storage): reinterpret bytes.
+        let dt = t.dtype;
+        let n_storage = bytes.len() / dt.size();
+        let numel = t
+            .size
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| terr(format!("size {:?} overflows", t.size)))?;
+        if numel > 0 {
+            t.size
+                .iter()
+                .zip(&t.stride)
+                .try_fold(t.offset, |acc, (&d, &s)| {
+                    (d - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
+                })
+                .filter(|&last| last < n_storage)
+                .ok_or_else(|| {
+                    terr(format!(
+                        "size {:?}, stride {:?} at offset {} need more than the {} elements of storage {}",
+                        t.size, t.stride, t.offset, n_storage, t.key
+                    ))
+                })?;
+        }
+        if numel > budget {
+            return Err(terr(format!(
+                "{numel} elements exceed what this input can hold ({budget} left)"
+            )));
+        }
+        let mut data = Vec::with_capacity(numel);
+        if numel > 0 {
+            let rank = t.size.len();
+            let mut idx = vec![0usize; rank];
+            let mut at = t.offset;
+            for _ in 0..numel {
+                data.push(dt.get(bytes, at, big));
+                // Odometer over the indices, last dimension fastest.
+                let mut d = rank;
+                while d > 0 {
+                    d -= 1;
+                    idx[d] += 1;
+                    at = at.wrapping_add(t.stride[d]);
+                    if idx[d] < t.size[d] {
+                        break;
+                    }
+                    // Wrapping: past the last index `at` may leave the storage; every index
+                    // actually read was checked above.
+                    at = at.wrapping_sub(t.stride[d].wrapping_mul(t.size[d]));
+                    idx[d] = 0;
+                }
+            }
+        }
+        self.budget -= numel;
+        Ok(TorchTensor {
+            shape: t.size.clone(),
+            dtype: dt.name().to_owned(),
+            data,
+        })
+    }
+
+    /// Charge `n` units of conversion work (shared objects can be reached many times).
+    fn spend(&mut self, n: usize) -> Result<(), TorchError> {
+        self.nodes = self.nodes.checked_sub(n).ok_or_else(|| {
+            TorchError::Layout("objects shared too often: conversion too large".to_owned())
+        })?;
+        Ok(())
+    }
+
+    fn py(&mut self, v: Val, depth: usize) -> Result<PyValue, TorchError> {
+        if depth > MAX_DEPTH {
+            return Err(TorchError::Layout(format!(
+                "hyper_parameters nested deeper than {MAX_DEPTH}"
+            )));
+        }
+        let len = match self.m.obj(v) {
+            Some(Obj::Str(s)) => s.len() / 8,
+            _ => 0,
+        };
+        self.spend(1 + len)?;
+        let m = self.m;
+        Ok(match v {
+            Val::None => PyValue::None,
+            Val::Bool(b) => PyValue::Bool(b),
+            Val::Int(i) => PyValue::Int(i),
+            Val::Float(f) => PyValue::Float(f),
+            Val::Obj(i) => match m.heap.get(i) {
+                None => PyValue::Other("?".to_owned()),
+                Some(Obj::Str(s)) => PyValue::Str(s.clone()),
+                Some(Obj::Bytes(b)) => PyValue::Other(format!("bytes[{}]", b.len())),
+                Some(Obj::BigInt(n)) => PyValue::Other(format!("int of {n} bytes")),
+                Some(Obj::Tuple(l) | Obj::List(l) | Obj::Set(l)) => PyValue::List(
+                    l.iter()
+                        .map(|&x| self.py(x, depth + 1))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some(Obj::Dict(d)) => self.py_dict(d, depth)?,
+                Some(Obj::Global(a, b)) => PyValue::Other(format!("{a}.{b}")),
+                Some(Obj::Storage(_, k, t)) => PyValue::Other(format!("{t} {k}")),
+                Some(Obj::Tensor(Ok(t))) => {
+                    PyValue::Other(format!("tensor {} {:?}", t.dtype.name(), t.size))
+                }
+                Some(Obj::Tensor(Err(_))) => PyValue::Other("tensor".to_owned()),
+                Some(Obj::Instance {
+                    class,
+                    args,
+                    items,
+                    elems,
+                    state,
+                }) => {
+                    if !items.is_empty() || class.ends_with("Dict") || class.ends_with("dict") {
+                        self.py_dict(items, depth)?
+                    } else if !elems.is_empty() {
+                        PyValue::List(
+                            elems
+                                .iter()
+                                .map(|&x| self.py(x, depth + 1))
+                                .collect::<Result<_, _>>()?,
+                        )
+                    } else if let Some(d) = state.and_then(|s| match m.obj(s) {
+                        Some(Obj::Dict(d)) => Some(d),
+                        _ => None,
+                    }) {
+                        self.py_dict(d, depth)?
+                    } else if let Some(x) = numpy_scalar(m, class, args) {
+                        x
+                    } else {
+                        let mut parts = Vec::new();
+                        for &a in args.iter().take(4) {
+                            parts.push(short_repr(&self.py(a, depth + 1)?));
+                        }
+                        PyValue::Other(format!("{class}({})", parts.join(", ")))
+                    }
+                }
+            },
+        })
+    }
+
+    fn py_dict(&mut self, d: &[(Val, Val)], depth: usize) -> Result<PyValue, TorchError> {
+        let mut out = Vec::with_capacity(d.len());
+        for &(k, v) in d {
+            out.push((self.py(k, depth + 1)?, self.py(v, depth + 1)?));
+        }
+        Ok(PyValue::Dict(out))
+    }
+}
+
+/// `numpy.core.multiarray.scalar(dtype, bytes)` for common numeric dtypes.
+fn numpy_scalar(m: &Machine<'_>, class: &str, args: &[Val]) -> Option<PyValue> {
+    if !class.starts_with("numpy.") || !class.ends_with(".scalar") || args.len() < 2 {
+        return None;
+    }
+    let descr = match m.obj(args[0])? {
+        Obj::Instance { class, args, .. } if class.ends_with("dtype") => {
+            m.str_of(*args.first()?)?
+        }
+        _ => return None,
+    };
+    let Obj::Bytes(b) = m.obj(args[1])? else {
+        return None;
+    };
+    let arr = |n: usize| -> Option<[u8; 8]> {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(b.get(..n).filter(|_| b.len() == n)?);
+        Some(w)
+    };
+    Some(match descr {
+        "f8" => PyValue::Float(f64::from_le_bytes(arr(8)?)),
+        "f4" => PyValue::Float(f64::from(
+            f32::from_bits(u64::from_le_bytes(arr(4)?) as u32),
+        )),
+        "i8" => PyValue::Int(i64::from_le_bytes(arr(8)?)),
+        "i4" => PyValue::Int(i64::from(u64::from_le_bytes(arr(4)?) as u32 as i32)),
+        "b1" => PyValue::Bool(arr(1)?[0] != 0),
+        _ => return None,
+    })
+}
+
+fn short_repr(v: &PyValue) -> String {
+    match v {
+        PyValue::None => "None".to_owned(),
+        PyValue::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+        PyValue::Int(i) => i.to_string(),
+        PyValue::Float(f) => format!("{f:?}"),
+        PyValue::Str(s) => format!("{:?}", s.chars().take(200).collect::<String>()),
+        PyValue::List(l) => format!("[…{}]", l.len()),
+        PyValue::Dict(d) => format!("{{…{}}}", d.len()),
+        PyValue::Other(s) => s.chars().take(200).collect(),
+    }
+}
+
+/// Read a `torch.save` zip checkpoint (a plain state dict or a Lightning `.ckpt`).
+///
+/// # Errors
+/// The input is not a zip archive (or is the legacy format), an entry is truncated, corrupt
+/// or missing (`data.pkl`, a storage), the pickle uses an unsupported opcode or is malformed,
+/// the top-level object is not a dict, or a returned tensor cannot be rebuilt (unsupported
+/// dtype, a storage shorter than its size and strides need).
+pub fn read_torch_checkpoint(bytes: &[u8]) -> Result<TorchCheckpoint, TorchError> {
+    let list = zip_entries(bytes)?;
+    let entries: HashMap<&str, &ZipEntry<'_>> = list.iter().map(|(n, e)| (n.as_str(), e)).collect();
+    let (pkl_name, pkl_entry) = list
+        .iter()
+        .filter(|(n, _)| {
+            n.strip_suffix("data.pkl")
+                .is_some_and(|p| p.is_empty() || (p.ends_with('/') && p.matches('/').count() == 1))
+        })
+        .min_by_key(|(n, _)| n.len())
+        .ok_or_else(|| {
+            TorchError::Zip("no <archive>/data.pkl entry (not a torch.save archive)".to_owned())
+        })?;
+    let prefix = pkl_name[..pkl_name.len() - "data.pkl".len()].to_owned();
+    if entries.contains_key(format!("{prefix}constants.pkl").as_str())
+        && entries.contains_key(format!("{prefix}code/").as_str())
+    {
+        return Err(TorchError::Layout(
+            "a TorchScript archive (torch.jit.save), not a torch.save checkpoint".to_owned(),
+        ));
+    }
+    let big_endian = match entries.get(format!("{prefix}byteorder").as_str()) {
+        Some(e) => {
+            let b = zip_read(&format!("{prefix}byteorder"), e)?;
+            match &*b {
+                b"little" => false,
+                b"big" => true,
+                other => {
+                    return Err(TorchError::Entry {
+                        entry: format!("{prefix}byteorder"),
+                        msg: format!("unknown byte order {:?}", String::from_utf8_lossy(other)),
+                    });
+                }
+            }
+        }
+        None => false,
+    };
+    let code = zip_read(pkl_name, pkl_entry)?;
+    let (root, machine) = unpickle(pkl_name, &code)?;
+    let storage_bytes: u64 = list
+        .iter()
+        .filter(|(n, _)| n.starts_with(&format!("{prefix}data/")))
+        .map(|(_, e)| e.size.max(e.data.len() as u64))
+        .fold(0u64, u64::saturating_add);
+    let budget = usize::try_from(
+        storage_bytes
+            .saturating_add(bytes.len() as u64)
+            .saturating_mul(4)
+            .saturating_add(1 << 20),
+    )
+    .unwrap_or(usize::MAX);
+    let mut ex = Extract {
+        m: &machine,
+        entries: &entries,
+        prefix,
+        big_endian,
+        storages: HashMap::new(),
+        budget,
+        nodes: code.len().saturating_mul(4).saturating_add(4096),
+    };
+    let top = ex.dict_items(root).map(<[_]>::to_vec).ok_or_else(|| {
+        let what = match machine.obj(root) {
+            Some(Obj::Instance { class, .. }) => class.clone(),
+            Some(Obj::Tensor(_)) => "a tensor".to_owned(),
+            _ => "not a dict".to_owned(),
+        };
+        TorchError::Layout(format!("the saved object is {what}, expected a dict"))
+    })?;
+    let mut tensors = BTreeMap::new();
+    match ex.get(&top, "state_dict") {
+        Some(sd) if ex.dict_items(sd).is_some() => ex.collect(sd, "", 0, &mut tensors)?,
+        _ => ex.collect(root, "", 0, &mut tensors)?,
+    }
+    let mut hyper_parameters = BTreeMap::new();
+    if let Some(hp) = ex.get(&top, "hyper_parameters") {
+        match ex.py(hp, 0)? {
+            PyValue::Dict(d) => {
+                for (k, v) in d {
+                    let k = match k {
+                        PyValue::Str(s) => s,
+                        other => short_repr(&other),
+                    };
+                    hyper_parameters.insert(k, v);
+                }
+            }
+            PyValue::None => {}
+            other => {
+                return Err(TorchError::Layout(format!(
+                    "hyper_parameters is {}, expected a dict",
+                    short_repr(&other)
+                )));
+            }
+        }
+    }
+    Ok(TorchCheckpoint {
+        tensors,
+        hyper_parameters,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// safetensors
+
+/// JSON values (the subset a safetensors header needs, which is all of JSON).
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    /// Integer literal that fits in `i64`.
+    Int(i64),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+struct JsonParser<'s> {
+    s: &'s [u8],
+    pos: usize,
+}
+
+impl JsonParser<'_> {
+    fn err(&self, msg: &str) -> String {
+        format!("{msg} at byte {} of the JSON header", self.pos)
+    }
+
+    fn ws(&mut self) {
+        while self
+            .s
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_whitespace())
+        {
+            self.pos += 1;
+        }
+    }
+
+    fn lit(&mut self, word: &str, v: Json) -> Result<Json, String> {
+        if self.s[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, String> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nested too deeply"));
+        }
+        self.ws();
+        match self.s.get(self.pos) {
+            None => Err(self.err("unexpected end")),
+            Some(b'n') => self.lit("null", Json::Null),
+            Some(b't') => self.lit("true", Json::Bool(true)),
+            Some(b'f') => self.lit("false", Json::Bool(false)),
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b'[') => {
+                self.pos += 1;
+                let mut out = Vec::new();
+                self.ws();
+                if self.s.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                    return Ok(Json::Arr(out));
+                }
+                loop {
+                    out.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.s.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(Json::Arr(out));
+                        }
+                        _ => return Err(self.err("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                let mut out = Vec::new();
+                self.ws();
+                if self.s.get(self.pos) == Some(&b'}') {
+                    self.pos += 1;
+                    return Ok(Json::Obj(out));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.pos) != Some(&b'"') {
+                        return Err(self.err("expected a string key"));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if self.s.get(self.pos) != Some(&b':') {
+                        return Err(self.err("expected ':'"));
+                    }
+                    self.pos += 1;
+                    let v = self.value(depth + 1)?;
+                    out.push((k, v));
+                    self.ws();
+                    match self.s.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(Json::Obj(out));
+                        }
+                        _ => return Err(self.err("expected ',' or '}'")),
+                    }
+                }
+            }
+            Some(_) => self.number(),
+        }
+    }
+
+    fn number(&mut self) -> Result<Json, String> {
+        let start = self.pos;
+        while self
+            .s
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+        {
+            self.pos += 1;
+        }
+        let t =
+            std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| self.err("bad number"))?;
+        if t.is_empty() {
+            return Err(self.err("unexpected character"));
+        }
+        if !t.contains(['.', 'e', 'E'])
+            && let Ok(i) = t.parse::<i64>()
+        {
+            return Ok(Json::Int(i));
+        }
+        t.parse::<f64>()
+            .map(Json::Num)
+            .map_err(|_| self.err("bad number"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .ok_or_else(|| self.err("bad \\u escape"))?;
+        self.pos += 4;
+        Ok(h)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.pos += 1; // opening quote
+        let mut out = Vec::new();
+        loop {
+            let c = *self
+                .s
+                .get(self.pos)
+                .ok_or_else(|| self.err("unterminated string"))?;
+            self.pos += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = *self.s.get(self.pos).ok_or_else(|| self.err("bad escape"))?;
+                    self.pos += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi)
+                                && self.s.get(self.pos..self.pos + 2) == Some(b"\\u")
+                            {
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if (0xDC00..0xE000).contains(&lo) {
+                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                } else {
+                                    0xFFFD
+                                }
+                            } else {
+                                hi
+                            };
+                            char::from_u32(code).unwrap_or('\u{FFFD}')
+                        }
+                        _ => return Err(self.err("bad escape")),
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                _ => out.push(c),
+            }
+        }
+        String::from_utf8(out).map_err(|_| self.err("string is not UTF-8"))
+    }
+}
+
+fn parse_json(s: &[u8]) -> Result<Json, String> {
+    let mut p = JsonParser { s, pos: 0 };
+    let v = p.value(0)?;
+    p.ws();
+    if p.pos != s.len() {
+        return Err(p.err("trailing characters"));
+    }
+    Ok(v)
+}
+
+/// Read a `.safetensors` file: an 8-byte little-endian header length, a JSON header
+/// (`{"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {...}}`) and the data.
+/// `__metadata__` is checked to be an object and otherwise ignored.
+///
+/// # Errors
+/// A header length beyond the input, a header that is not such JSON, an unsupported dtype,
+/// data offsets outside the data or not matching the shape.
+pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TorchTensor>, TorchError> {
+    let serr = |m: String| TorchError::Safetensors(m);
+    let n = u64_at(bytes, 0).ok_or_else(|| serr("shorter than the 8-byte header length".into()))?;
+    let end = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_add(8))
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| {
+            serr(format!(
+                "header of {n} bytes declared, {} bytes follow",
+                bytes.len() - 8
+            ))
+        })?;
+    let header = parse_json(&bytes[8..end]).map_err(serr)?;
+    let data = &bytes[end..];
+    let Json::Obj(entries) = header else {
+        return Err(serr("header is not a JSON object".into()));
+    };
+    let mut out = BTreeMap::new();
+    for (name, v) in entries {
+        let terr = |m: &str| TorchError::Tensor {
+            key: name.clone(),
+            msg: m.to_owned(),
+        };
+        if name == "__metadata__" {
+            if !matches!(v, Json::Obj(_)) {
+                return Err(serr("__metadata__ is not an object".into()));
+            }
+            continue;
+        }
+        let Json::Obj(fields) = v else {
+            return Err(terr("entry is not an object"));
+        };
+        let field = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v);
+        let dtype = match field("dtype") {
+            Some(Json::Str(s)) => {
+                DType::from_safetensors(s).ok_or_else(|| terr(&format!("unsupported dtype {s}")))?
+            }
+            _ => return Err(terr("no \"dtype\" string")),
+        };
+        let uints = |v: Option<&Json>, what: &str| -> Result<Vec<usize>, TorchError> {
+            match v {
+                Some(Json::Arr(a)) => a
+                    .iter()
+                    .map(|x| match x {
+                        Json::Int(i) => {
+                            usize::try_from(*i).map_err(|_| terr(&format!("negative {what}")))
+                        }
+                        _ => Err(terr(&format!("{what} is not an integer array"))),
+                    })
+                    .collect(),
+                _ => Err(terr(&format!("no \"{what}\" array"))),
+            }
+        };
+        let shape = uints(field("shape"), "shape")?;
+        let offsets = uints(field("data_offsets"), "data_offsets")?;
+        let &[begin, stop] = offsets.as_slice() else {
+            return Err(terr("data_offsets is not a pair"));
+        };
+        let raw = data
+            .get(begin..stop)
+            .filter(|_| begin <= stop)
+            .ok_or_else(|| {
+                terr(&format!(
+                    "data_offsets [{begin}, {stop}] outside the {} data bytes",
+                    data.len()
+                ))
+            })?;
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n.checked_mul(dtype.size()) == Some(raw.len()))
+            .ok_or_else(|| {
+                terr(&format!(
+                    "shape {shape:?} of {} does not match {} bytes",
+                    dtype.name(),
+                    raw.len()
+                ))
+            })?;
+        let values = (0..numel).map(|i| dtype.get(raw, i, false)).collect();
+        out.insert(
+            name.clone(),
+            TorchTensor {
+                shape,
+                dtype: dtype.name().to_owned(),
+                data: values,
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &[u8] = include_bytes!("../../../tests/fixtures/torch/plain_state_dict.pt");
+    const DEFLATED: &[u8] = include_bytes!("../../../tests/fixtures/torch/plain_deflated.pt");
+    const LIGHTNING: &[u8] = include_bytes!("../../../tests/fixtures/torch/lightning.ckpt");
+    const PROTO4: &[u8] = include_bytes!("../../../tests/fixtures/torch/protocol4.ckpt");
+    const SAFETENSORS: &[u8] =
+        include_bytes!("../../../tests/fixtures/torch/state_dict.safetensors");
+    const EXPECTED: &[u8] = include_bytes!("../../../tests/fixtures/torch/expected.json");
+
+    fn field<'j>(obj: &'j Json, key: &str) -> &'j Json {
+        match obj {
+            Json::Obj(f) => &f.iter().find(|(k, _)| k == key).unwrap().1,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn expected() -> Json {
+        parse_json(EXPECTED).unwrap()
+    }
+
+    /// Every expected tensor, exactly: dtype, shape and each f32 value.
+    fn check_tensors(got: &BTreeMap<String, TorchTensor>) {
+        let exp = expected();
+        let Json::Obj(tensors) = field(&exp, "tensors") else {
+            panic!()
+        };
+        assert_eq!(got.len(), tensors.len(), "keys: {:?}", got.keys());
+        for (key, e) in tensors {
+            let t = got.get(key).unwrap_or_else(|| panic!("missing {key}"));
+            let Json::Str(dtype) = field(e, "dtype") else {
+                panic!()
+            };
+            assert_eq!(&t.dtype, dtype, "{key}");
+            let Json::Arr(shape) = field(e, "shape") else {
+                panic!()
+            };
+            let shape: Vec<usize> = shape
+                .iter()
+                .map(|d| match d {
+                    Json::Int(i) => *i as usize,
+                    _ => panic!(),
+                })
+                .collect();
+            assert_eq!(t.shape, shape, "{key}");
+            let Json::Arr(data) = field(e, "data") else {
+                panic!()
+            };
+            assert_eq!(t.data.len(), data.len(), "{key}");
+            for (i, (g, x)) in t.data.iter().zip(data).enumerate() {
+                let x = match x {
+                    Json::Int(i) => *i as f64,
+                    Json::Num(f) => *f,
+                    _ => panic!(),
+                };
+                assert!(f64::from(*g) == x, "{key}[{i}]: {g} != {x}");
+            }
+        }
+    }
+
+    fn json_to_py(j: &Json) -> PyValue {
+        match j {
+            Json::Null => PyValue::None,
+            Json::Bool(b) => PyValue::Bool(*b),
+            Json::Int(i) => PyValue::Int(*i),
+            Json::Num(f) => PyValue::Float(*f),
+            Json::Str(s) => PyValue::Str(s.clone()),
+            Json::Arr(a) => PyValue::List(a.iter().map(json_to_py).collect()),
+            Json::Obj(o) => PyValue::Dict(
+                o.iter()
+                    .map(|(k, v)| (PyValue::Str(k.clone()), json_to_py(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn plain_state_dict_matches_torch() {
+        let ck = read_torch_checkpoint(PLAIN).unwrap();
+        check_tensors(&ck.tensors);
+        assert!(ck.hyper_parameters.is_empty());
+        // The view and the transposed tensor share one storage.
+        assert_eq!(ck.tensors["view"].shape, vec![2, 3]);
+        assert_eq!(ck.tensors["transposed"].shape, vec![6, 4]);
+    }
+
+    #[test]
+    fn deflated_archive_reads_the_same() {
+        let a = read_torch_checkpoint(PLAIN).unwrap();
+        let b = read_torch_checkpoint(DEFLATED).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn lightning_checkpoint_state_dict_and_hyper_parameters() {
+        let ck = read_torch_checkpoint(LIGHTNING).unwrap();
+        // Only `state_dict` tensors: no optimizer state.
+        check_tensors(&ck.tensors);
+        let exp = expected();
+        let PyValue::Dict(hp) = json_to_py(field(&exp, "hyper_parameters")) else {
+            panic!()
+        };
+        assert_eq!(ck.hyper_parameters.len(), hp.len());
+        for (k, v) in hp {
+            let PyValue::Str(k) = k else { panic!() };
+            assert_eq!(ck.hyper_parameters[&k], v, "{k}");
+        }
+        assert_eq!(ck.hyper_parameters["cutoff_upper"], PyValue::Float(5.0));
+        assert_eq!(ck.hyper_parameters["hidden_channels"], PyValue::Int(128));
+    }
+
+    #[test]
+    fn protocol4_and_dict_subclass_hyper_parameters() {
+        let ck = read_torch_checkpoint(PROTO4).unwrap();
+        assert_eq!(ck.tensors.len(), 1);
+        assert_eq!(ck.tensors["w"].data, vec![1.0, 2.0]);
+        let hp = &ck.hyper_parameters;
+        assert_eq!(hp["hidden_channels"], PyValue::Int(64));
+        assert_eq!(
+            hp["ns"],
+            PyValue::Dict(vec![
+                (PyValue::Str("a".into()), PyValue::Int(1)),
+                (PyValue::Str("b".into()), PyValue::Str("x".into())),
+            ])
+        );
+        assert_eq!(
+            hp["tup"],
+            PyValue::List(vec![PyValue::Int(1), PyValue::Str("a".into())])
+        );
+        assert_eq!(hp["npf"], PyValue::Float(0.1));
+        match &hp["path"] {
+            PyValue::Other(s) => assert!(s.starts_with("pathlib.PurePosixPath("), "{s}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn safetensors_matches_torch() {
+        let t = read_safetensors(SAFETENSORS).unwrap();
+        check_tensors(&t);
+    }
+
+    fn assert_err<T: std::fmt::Debug>(r: Result<T, TorchError>, needle: &str) {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(needle), "{e:?} lacks {needle:?}");
+    }
+
+    #[test]
+    fn truncated_and_garbage_zips_are_errors() {
+        for n in [0, 1, 10, 100, PLAIN.len() / 2, PLAIN.len() - 1] {
+            assert!(read_torch_checkpoint(&PLAIN[..n]).is_err(), "{n}");
+        }
+        assert_err(
+            read_torch_checkpoint(b"garbage bytes, not a zip"),
+            "not a zip",
+        );
+        assert_err(read_torch_checkpoint(&[0u8; 4096]), "not a zip");
+        assert_err(read_torch_checkpoint(b"\x80\x02\x8a\x0a"), "legacy");
+    }
+
+    /// Replace a zip entry's bytes in place (same length) and fix its CRC in both headers.
+    fn patch_entry(zip: &[u8], name: &str, f: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = zip.to_vec();
+        let entries = zip_entries(zip).unwrap();
+        let (_, e) = entries.iter().find(|(n, _)| n == name).unwrap();
+        let start = e.data.as_ptr() as usize - zip.as_ptr() as usize;
+        let mut data = e.data.to_vec();
+        f(&mut data);
+        assert_eq!(data.len(), e.data.len());
+        out[start..start + data.len()].copy_from_slice(&data);
+        let (old, new) = (e.crc.to_le_bytes(), crc32(&data).to_le_bytes());
+        for i in 0..out.len() - 4 {
+            if out[i..i + 4] == old {
+                out[i..i + 4].copy_from_slice(&new);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn crc_mismatch_is_an_error() {
+        let entries = zip_entries(PLAIN).unwrap();
+        let (_, e) = entries
+            .iter()
+            .find(|(n, _)| n == "plain_state_dict/data/0")
+            .unwrap();
+        let at = e.data.as_ptr() as usize - PLAIN.as_ptr() as usize;
+        let mut bad = PLAIN.to_vec();
+        bad[at] ^= 0x55;
+        assert_err(read_torch_checkpoint(&bad), "CRC-32");
+    }
+
+    #[test]
+    fn huge_declared_pickle_length_is_an_error() {
+        // Turn the first BINUNICODE length into 0xFFFFFFF0.
+        let bad = patch_entry(PLAIN, "plain_state_dict/data.pkl", |p| {
+            let at = p.iter().position(|&b| b == b'X').unwrap();
+            p[at + 1..at + 5].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        });
+        assert_err(read_torch_checkpoint(&bad), "left in the pickle");
+        // A truncated pickle.
+        let code = {
+            let entries = zip_entries(PLAIN).unwrap();
+            let (n, e) = entries
+                .iter()
+                .find(|(n, _)| n.ends_with("data.pkl"))
+                .unwrap();
+            zip_read(n, e).unwrap().into_owned()
+        };
+        for n in 0..code.len() {
+            assert!(unpickle("t", &code[..n]).is_err(), "{n}");
+        }
+        // Unknown opcode, reported with its offset.
+        assert_err(unpickle("t", b"\x80\x02\xff").map(|_| ()), "at byte 2");
+    }
+
+    #[test]
+    fn storage_shorter_than_tensor_is_an_error() {
+        // Point `layer.weight` ([3, 4] floats, storage '0') at storage '1' (3 floats).
+        let code = {
+            let entries = zip_entries(PLAIN).unwrap();
+            let (n, e) = entries
+                .iter()
+                .find(|(n, _)| n.ends_with("data.pkl"))
+                .unwrap();
+            zip_read(n, e).unwrap().into_owned()
+        };
+        let at = code.windows(3).position(|w| w == b"X\x01\x00").unwrap();
+        assert_eq!(code[at + 5], b'0');
+        let bad = patch_entry(PLAIN, "plain_state_dict/data.pkl", |p| p[at + 5] = b'1');
+        let e = read_torch_checkpoint(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("tensor layer.weight") && e.contains("storage"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn safetensors_malformed_is_an_error() {
+        for n in [0, 4, 8, 20, 100] {
+            assert!(read_safetensors(&SAFETENSORS[..n]).is_err(), "{n}");
+        }
+        let mut huge = SAFETENSORS.to_vec();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_err(read_safetensors(&huge), "header of");
+        // Data cut short: offsets beyond the data.
+        assert_err(
+            read_safetensors(&SAFETENSORS[..SAFETENSORS.len() - 4]),
+            "outside",
+        );
+        let mut h = b"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}".to_vec();
+        let mut f = (h.len() as u64).to_le_bytes().to_vec();
+        f.append(&mut h);
+        f.extend_from_slice(&[0; 4]);
+        assert_err(read_safetensors(&f), "does not match");
+    }
+
+    #[test]
+    fn json_parser_handles_escapes_and_rejects_junk() {
+        let j = parse_json(br#"{"a\u00e9\ud83d\ude00":[1,-2.5e3,true,null,"x\n"]}"#).unwrap();
+        assert_eq!(
+            j,
+            Json::Obj(vec![(
+                "a\u{e9}\u{1F600}".into(),
+                Json::Arr(vec![
+                    Json::Int(1),
+                    Json::Num(-2500.0),
+                    Json::Bool(true),
+                    Json::Null,
+                    Json::Str("x\n".into())
+                ])
+            )])
+        );
+        for bad in [
+            &b"{"[..],
+            b"[1,]",
+            b"{\"a\" 1}",
+            b"\"abc",
+            b"[1] x",
+            b"-",
+            b"[[[[[[[[[[",
+        ] {
+            assert!(parse_json(bad).is_err());
+        }
+        assert!(parse_json(&[b'['; 10_000]).is_err());
+    }
+
+    #[test]
+    fn half_precision_conversion() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    }
+
+    /// Mutated fixtures (fixed-seed xorshift): errors or values, never a panic.
+    #[test]
+    fn fuzz_mutations_never_panic() {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        // Mutating the pickle with CRCs fixed reaches the pickle machine, not only the CRC check.
+        let code = {
+            let entries = zip_entries(LIGHTNING).unwrap();
+            let (n, e) = entries
+                .iter()
+                .find(|(n, _)| n.ends_with("data.pkl"))
+                .unwrap();
+            zip_read(n, e).unwrap().into_owned()
+        };
+        for _ in 0..3000 {
+            let mut p = code.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % p.len();
+                p[i] = next() as u8;
+            }
+            let _ = unpickle("fuzz", &p);
+            let bad = patch_entry(LIGHTNING, "lightning/data.pkl", |d| d.copy_from_slice(&p));
+            let _ = read_torch_checkpoint(&bad);
+        }
+        for src in [PLAIN, DEFLATED, PROTO4, SAFETENSORS] {
+            for _ in 0..1000 {
+                let mut b = src.to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % b.len();
+                    b[i] = next() as u8;
+                }
+                if next() % 4 == 0 {
+                    b.truncate((next() as usize) % b.len());
+                }
+                let _ = read_torch_checkpoint(&b);
+                let _ = read_safetensors(&b);
+            }
+        }
+    }
+
+    /// A stored zip of `entries` (no CRC-32 shortcuts: real CRCs).
+    fn make_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (name, data) in entries {
+            let off = out.len() as u32;
+            let crc = crc32(data);
+            let mut common = Vec::new();
+            common.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method, time, date
+            common.extend_from_slice(&crc.to_le_bytes());
+            common.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            common.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            common.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            common.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(b"PK\x03\x04");
+            out.extend_from_slice(&common);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+            central.extend_from_slice(b"PK\x01\x02\x14\x00");
+            central.extend_from_slice(&common);
+            central.extend_from_slice(&[0; 10]); // comment len, disk, internal, external attrs
+            central.extend_from_slice(&off.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        let cd_off = out.len() as u32;
+        out.extend_from_slice(&central);
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cd_off.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+
+    fn unicode(s: &str) -> Vec<u8> {
+        let mut v = vec![b'X'];
+        v.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    /// `{'t': _rebuild_tensor_v2(storage '0' of FloatStorage, offset, size, stride, ...)}`.
+    fn tensor_pickle(offset: u32, size: &[u32], stride: &[u64]) -> Vec<u8> {
+        let mut p = b"\x80\x02}(".to_vec();
+        p.extend(unicode("t"));
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        p.extend_from_slice(b"(");
+        p.extend(unicode("storage"));
+        p.extend_from_slice(b"ctorch\nFloatStorage\n");
+        p.extend(unicode("0"));
+        p.extend(unicode("cpu"));
+        p.extend_from_slice(b"K\x04tQ");
+        p.push(b'J');
+        p.extend_from_slice(&offset.to_le_bytes());
+        p.push(b'(');
+        for &d in size {
+            p.push(b'J');
+            p.extend_from_slice(&d.to_le_bytes());
+        }
+        p.extend_from_slice(b"t(");
+        for &d in stride {
+            p.extend_from_slice(b"\x8a\x08");
+            p.extend_from_slice(&d.to_le_bytes());
+        }
+        p.extend_from_slice(b"t\x89ccollections\nOrderedDict\n)RtRu.");
+        p
+    }
+
+    fn tensor_zip(pickle: &[u8]) -> Vec<u8> {
+        let storage: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        make_zip(&[("x/data.pkl", pickle), ("x/data/0", &storage)])
+    }
+
+    #[test]
+    fn hand_made_pickles_rebuild_strided_tensors() {
+        let ck = read_torch_checkpoint(&tensor_zip(&tensor_pickle(1, &[3], &[1]))).unwrap();
+        assert_eq!(ck.tensors["t"].data, vec![2.0, 3.0, 4.0]);
+        let ck = read_torch_checkpoint(&tensor_zip(&tensor_pickle(0, &[2, 2], &[1, 2]))).unwrap();
+        assert_eq!(ck.tensors["t"].data, vec![1.0, 3.0, 2.0, 4.0]);
+        // Broadcast (stride 0) is fine when small.
+        let ck = read_torch_checkpoint(&tensor_zip(&tensor_pickle(3, &[2, 2], &[0, 0]))).unwrap();
+        assert_eq!(ck.tensors["t"].data, vec![4.0; 4]);
+    }
+
+    #[test]
+    fn hostile_tensor_layouts_are_errors() {
+        // Past the storage end.
+        assert_err(
+            read_torch_checkpoint(&tensor_zip(&tensor_pickle(2, &[3], &[1]))),
+            "tensor t",
+        );
+        // A huge stride on a size-1 dimension does not overflow.
+        let ck = read_torch_checkpoint(&tensor_zip(&tensor_pickle(0, &[1, 2], &[u64::MAX / 2, 1])))
+            .unwrap();
+        assert_eq!(ck.tensors["t"].data, vec![1.0, 2.0]);
+        assert_err(
+            read_torch_checkpoint(&tensor_zip(&tensor_pickle(0, &[2], &[u64::MAX / 2]))),
+            "need more than",
+        );
+        // A stride-0 broadcast of 2^60 elements is refused before allocating.
+        assert_err(
+            read_torch_checkpoint(&tensor_zip(&tensor_pickle(0, &[1 << 30, 1 << 30], &[0, 0]))),
+            "exceed",
+        );
+    }
+
+    #[test]
+    fn shared_objects_cannot_blow_up() {
+        // h = [], then 60 times: h = [h, h] (memo 0), then {'hyper_parameters': h}.
+        let mut p = b"\x80\x02}(".to_vec();
+        p.extend(unicode("hyper_parameters"));
+        p.extend_from_slice(b"]q\x00");
+        for _ in 0..60 {
+            p.extend_from_slice(b"(h\x00h\x00lq\x00");
+            p.extend_from_slice(b"0");
+        }
+        p.extend_from_slice(b"h\x00u.");
+        let r = read_torch_checkpoint(&make_zip(&[("x/data.pkl", &p)]));
+        assert!(r.is_err());
+        // Many calls on one large shared tuple.
+        let mut p = b"\x80\x02(".to_vec();
+        p.extend(std::iter::repeat_n(b'N', 20_000));
+        p.extend_from_slice(b"tq\x00cfoo\nbar\nq\x01");
+        for _ in 0..20_000 {
+            p.extend_from_slice(b"h\x01h\x00R0");
+        }
+        p.extend_from_slice(b"}.");
+        assert_err(unpickle("t", &p).map(|_| ()), "copy more values");
+    }
+}

@@ -1,0 +1,295 @@
+//! `nucleate import torchmd-net CHECKPOINT -o MODEL_DIR`: TorchMD-Net ET weights into our model
+//! format.
+//!
+//! Reads a Lightning `.ckpt` (the `state_dict` with LNNP's `model.` prefix and the
+//! `hyper_parameters` the architecture is taken from), or a bare `state_dict` in `.pt` or
+//! `.safetensors` together with `--config` (our ET model config). The weights go through
+//! `core::backbone::torchmdnet::import_et`, which refuses unknown keys, missing parameters and
+//! wrong shapes; the model directory it writes is read by `nucleate predict` and `evaluate`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use burn::tensor::{Tensor, TensorData};
+use clap::{Args, Subcommand};
+use nucleate_core::backbone::torchmdnet::{TorchmdNetHead, import_et};
+use nucleate_core::backbone::{BackboneConfig, DistanceInfluence, EtConfig};
+use nucleate_core::head::{Readout, Reduce};
+use nucleate_core::io::torch::{PyValue, TorchTensor, read_safetensors, read_torch_checkpoint};
+use nucleate_core::nn::NamedTensor;
+use sha2::{Digest, Sha256};
+
+use crate::learn::{ModelMeta, save_et_model};
+
+/// `nucleate import …`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    what: ImportWhat,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportWhat {
+    /// A TorchMD-Net Equivariant Transformer (Lightning `.ckpt`, or `.pt`/`.safetensors` state
+    /// dict with `--config`).
+    #[command(name = "torchmd-net")]
+    TorchmdNet(TorchmdNetArgs),
+}
+
+/// `nucleate import torchmd-net`.
+#[derive(Debug, Args)]
+pub struct TorchmdNetArgs {
+    /// The checkpoint.
+    checkpoint: PathBuf,
+    /// Output model directory.
+    #[arg(short = 'o', long)]
+    out: PathBuf,
+    /// Our ET model config (TOML, backbone "et"); required for a bare state dict, overrides the
+    /// checkpoint's hyper-parameters otherwise.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Reduction of the per-atom outputs (`sum` or `mean`); default: the checkpoint's
+    /// `reduce_op`, else `sum`.
+    #[arg(long)]
+    reduce: Option<String>,
+    /// Name of the predicted property.
+    #[arg(long, default_value = "energy")]
+    target: String,
+    /// Unit of the predicted property (TorchMD-Net checkpoints do not record it).
+    #[arg(long)]
+    unit: Option<String>,
+}
+
+/// Runs `nucleate import`.
+///
+/// # Errors
+/// Unreadable or malformed checkpoints, an architecture the weights do not fit, unknown keys.
+pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    let ImportWhat::TorchmdNet(a) = &args.what;
+    let path = &a.checkpoint;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_safetensors = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    let (tensors, hyper) = if is_safetensors {
+        (
+            read_safetensors(&bytes).with_context(|| format!("{}", path.display()))?,
+            BTreeMap::new(),
+        )
+    } else {
+        let c = read_torch_checkpoint(&bytes).with_context(|| format!("{}", path.display()))?;
+        (c.tensors, c.hyper_parameters)
+    };
+    // LNNP (TorchMD-Net's Lightning module) stores the model under `model.`.
+    let lightning = tensors.keys().all(|k| k.starts_with("model."));
+    let tensors: BTreeMap<String, TorchTensor> = tensors
+        .into_iter()
+        .map(|(k, v)| {
+            let k = if lightning {
+                k["model.".len()..].to_string()
+            } else {
+                k
+            };
+            (k, v)
+        })
+        .collect();
+    let config = match &a.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            match crate::model_config::parse_model_config(&text)
+                .with_context(|| format!("in {}", p.display()))?
+            {
+                BackboneConfig::Et(c) => c,
+                other => bail!(
+                    "{}: backbone \"{}\"; TorchMD-Net checkpoints hold an ET (backbone \"et\")",
+                    p.display(),
+                    other.name()
+                ),
+            }
+        }
+        None if hyper.is_empty() => bail!(
+            "{} has no hyper-parameters (a bare state dict); give --config with an ET model \
+             config describing the architecture",
+            path.display()
+        ),
+        None => et_config_from_hyper(&hyper, &tensors)
+            .with_context(|| format!("{}: reading hyper_parameters", path.display()))?,
+    };
+    let reduce = match a.reduce.as_deref().or(match hyper.get("reduce_op") {
+        Some(PyValue::Str(s)) => Some(s.as_str()),
+        _ => None,
+    }) {
+        None | Some("sum" | "add") => Reduce::Sum,
+        Some("mean") => Reduce::Mean,
+        Some(other) => bail!("reduction {other:?}: expected sum (add) or mean"),
+    };
+    let device = crate::backend::model_device();
+    let mut named = BTreeMap::new();
+    for (k, t) in &tensors {
+        named.insert(k.clone(), named_tensor(t, &device));
+    }
+    let model = import_et(&config, &named, Readout::new().with_reduce(reduce), &device)
+        .with_context(|| format!("importing {}", path.display()))?;
+    let Some(head) = model.head else {
+        bail!(
+            "{} has no output model (`output_model.*` keys); nothing to predict with",
+            path.display()
+        );
+    };
+    let output_model = match &head {
+        TorchmdNetHead::Scalar(_) => "Scalar",
+        TorchmdNetHead::EquivariantScalar(_) => "EquivariantScalar",
+    };
+    let meta = ModelMeta {
+        name: a
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        backbone: "et".into(),
+        output_model: Some(output_model.into()),
+        source: Some(format!(
+            "{} (sha256 {:x})",
+            path.display(),
+            Sha256::digest(&bytes)
+        )),
+        objective: "imported".into(),
+        target: Some(a.target.clone()),
+        unit: a.unit.clone(),
+        reduce: if matches!(reduce, Reduce::Mean) {
+            "mean".into()
+        } else {
+            "sum".into()
+        },
+        readout_std: model.readout.std,
+        readout_mean: model.readout.mean,
+        val_mae: None,
+        test_mae: None,
+        steps: 0,
+        norm_sum: [0.0; 3],
+        norm_sum_sq: [0.0; 3],
+        norm_count: 0,
+    };
+    save_et_model(&a.out, &config, &model.et, &head, &meta)?;
+    println!(
+        "imported {} tensors ({} ET, {output_model} head, {} layers × {} channels) → {}",
+        tensors.len(),
+        if lightning {
+            "Lightning checkpoint"
+        } else {
+            "state dict"
+        },
+        config.num_layers,
+        config.hidden_channels,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn named_tensor(t: &TorchTensor, device: &burn::tensor::Device) -> NamedTensor {
+    let data = |shape: Vec<usize>| TensorData::new(t.data.clone(), shape);
+    match t.shape.len() {
+        0 => NamedTensor::R1(Tensor::from_data(data(vec![1]), device)),
+        1 => NamedTensor::R1(Tensor::from_data(data(t.shape.clone()), device)),
+        2 => NamedTensor::R2(Tensor::from_data(data(t.shape.clone()), device)),
+        3 => NamedTensor::R3(Tensor::from_data(data(t.shape.clone()), device)),
+        _ => NamedTensor::R4(Tensor::from_data(data(t.shape.clone()), device)),
+    }
+}
+
+fn get<'a>(h: &'a BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<&'a PyValue> {
+    h.get(key)
+        .with_context(|| format!("no hyper-parameter `{key}`"))
+}
+
+fn int(h: &BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<usize> {
+    match get(h, key)? {
+        PyValue::Int(v) if *v >= 0 => Ok(usize::try_from(*v)?),
+        other => bail!("`{key}` = {other:?}: expected a non-negative integer"),
+    }
+}
+
+fn float(h: &BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<f64> {
+    match get(h, key)? {
+        PyValue::Float(v) => Ok(*v),
+        PyValue::Int(v) => Ok(*v as f64),
+        other => bail!("`{key}` = {other:?}: expected a number"),
+    }
+}
+
+fn boolean(h: &BTreeMap<String, PyValue>, key: &str, default: bool) -> anyhow::Result<bool> {
+    match h.get(key) {
+        None | Some(PyValue::None) => Ok(default),
+        Some(PyValue::Bool(b)) => Ok(*b),
+        Some(other) => bail!("`{key}` = {other:?}: expected true or false"),
+    }
+}
+
+fn string<'a>(h: &'a BTreeMap<String, PyValue>, key: &str) -> Option<&'a str> {
+    match h.get(key) {
+        Some(PyValue::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Our ET config from TorchMD-Net's hyper-parameters (names of its `train.py`).
+fn et_config_from_hyper(
+    h: &BTreeMap<String, PyValue>,
+    tensors: &BTreeMap<String, TorchTensor>,
+) -> anyhow::Result<EtConfig> {
+    if let Some(m) = string(h, "model")
+        && m != "equivariant-transformer"
+    {
+        bail!("model {m:?}: only the equivariant-transformer (ET) is supported");
+    }
+    for (key, want) in [
+        ("rbf_type", "expnorm"),
+        ("activation", "silu"),
+        ("attn_activation", "silu"),
+    ] {
+        if let Some(v) = string(h, key)
+            && v != want
+        {
+            bail!("{key} {v:?}: only {want:?} is supported");
+        }
+    }
+    let distance_influence = match string(h, "distance_influence").unwrap_or("both") {
+        "both" => DistanceInfluence::Both,
+        "keys" => DistanceInfluence::Keys,
+        "values" => DistanceInfluence::Values,
+        "none" => DistanceInfluence::None,
+        other => bail!("distance_influence {other:?}: expected both, keys, values or none"),
+    };
+    let layernorm_on_vec = match h.get("layernorm_on_vec") {
+        None | Some(PyValue::None) => false,
+        Some(PyValue::Str(s)) if s == "whitened" => true,
+        Some(other) => bail!("layernorm_on_vec {other:?}: only \"whitened\" or None"),
+    };
+    // TorchMD-Net decides the vector cutoff from the key's presence in newer versions; the
+    // hyper-parameter is authoritative when present.
+    let vector_cutoff = boolean(h, "vector_cutoff", false)?;
+    let hidden = int(h, "embedding_dimension")?;
+    let neighbor_embedding = match h.get("neighbor_embedding") {
+        Some(PyValue::Bool(b)) => *b,
+        _ => tensors
+            .keys()
+            .any(|k| k.starts_with("representation_model.neighbor_embedding.")),
+    };
+    let config = EtConfig::new()
+        .with_hidden_channels(hidden)
+        .with_num_layers(int(h, "num_layers")?)
+        .with_num_heads(int(h, "num_heads")?)
+        .with_num_rbf(int(h, "num_rbf")?)
+        .with_trainable_rbf(boolean(h, "trainable_rbf", false)?)
+        .with_cutoff_lower(float(h, "cutoff_lower")?)
+        .with_cutoff_upper(float(h, "cutoff_upper")?)
+        .with_max_z(int(h, "max_z")?)
+        .with_neighbor_embedding(neighbor_embedding)
+        .with_distance_influence(distance_influence)
+        .with_vector_cutoff(vector_cutoff)
+        .with_layernorm_on_vec(layernorm_on_vec);
+    config.validate()?;
+    Ok(config)
+}

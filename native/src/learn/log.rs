@@ -1,0 +1,262 @@
+//! Metrics of a run as JSON lines (`metrics.jsonl`) and CSV (`metrics.csv`), one row per logged
+//! training step or validation, and the PNG plots drawn from them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::write_atomic;
+use crate::plot::{Chart, Series, render_png};
+
+/// One logged row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    /// Optimiser steps done.
+    pub step: u64,
+    /// `train`, `val` or `test`.
+    pub split: String,
+    /// The objective's loss (training: this batch; validation: the mean over the split).
+    pub loss: f64,
+    /// Denoising MSE on normalised noise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub denoise: Option<f64>,
+    /// Property MSE (target units²).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub property: Option<f64>,
+    /// SCD's `pos_MAE` (Å).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pos_mae: Option<f64>,
+    /// Property mean absolute error (target units).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mae: Option<f64>,
+    /// Learning rate of the step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lr: Option<f64>,
+    /// Global gradient norm before clipping.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub grad_norm: Option<f64>,
+    /// Training seconds so far.
+    pub seconds: f64,
+}
+
+const CSV_HEADER: &str = "step,split,loss,denoise,property,pos_mae,mae,lr,grad_norm,seconds";
+
+fn csv_line(r: &Row) -> String {
+    let o = |v: Option<f64>| v.map(|x| format!("{x:e}")).unwrap_or_default();
+    format!(
+        "{},{},{:e},{},{},{},{},{},{},{:.3}",
+        r.step,
+        r.split,
+        r.loss,
+        o(r.denoise),
+        o(r.property),
+        o(r.pos_mae),
+        o(r.mae),
+        o(r.lr),
+        o(r.grad_norm),
+        r.seconds
+    )
+}
+
+/// The metrics files of a run directory.
+#[derive(Debug, Clone)]
+pub struct MetricsLog {
+    jsonl: PathBuf,
+    csv: PathBuf,
+}
+
+impl MetricsLog {
+    /// The log in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            jsonl: dir.join("metrics.jsonl"),
+            csv: dir.join("metrics.csv"),
+        }
+    }
+
+    /// Every row logged so far (an unreadable last line, cut by a kill, is dropped).
+    ///
+    /// # Errors
+    /// I/O errors other than a missing file.
+    pub fn rows(&self) -> anyhow::Result<Vec<Row>> {
+        match std::fs::read_to_string(&self.jsonl) {
+            Ok(text) => Ok(text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", self.jsonl.display())),
+        }
+    }
+
+    /// Keeps only the rows up to `step` (what a resumed run has not yet redone) in both files.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn truncate_after(&self, step: u64) -> anyhow::Result<()> {
+        let rows: Vec<Row> = self
+            .rows()?
+            .into_iter()
+            .filter(|r| r.step <= step)
+            .collect();
+        let mut jsonl = String::new();
+        let mut csv = format!("{CSV_HEADER}\n");
+        for r in &rows {
+            jsonl.push_str(&serde_json::to_string(r)?);
+            jsonl.push('\n');
+            csv.push_str(&csv_line(r));
+            csv.push('\n');
+        }
+        write_atomic(&self.jsonl, jsonl.as_bytes())?;
+        write_atomic(&self.csv, csv.as_bytes())
+    }
+
+    /// Appends a row to both files.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn append(&self, row: &Row) -> anyhow::Result<()> {
+        let open = |p: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))
+        };
+        let mut j = open(&self.jsonl)?;
+        writeln!(j, "{}", serde_json::to_string(row)?)?;
+        let new_csv = !self.csv.exists();
+        let mut c = open(&self.csv)?;
+        if new_csv {
+            writeln!(c, "{CSV_HEADER}")?;
+        }
+        writeln!(c, "{}", csv_line(row))?;
+        Ok(())
+    }
+
+    /// Draws `loss.png` (training and validation loss, log scale) and, when validation rows
+    /// carry an MAE, `val_mae.png`, into `dir`.
+    ///
+    /// # Errors
+    /// Rendering or I/O errors.
+    pub fn plot(&self, dir: &Path, unit: &str) -> anyhow::Result<Vec<PathBuf>> {
+        let rows = self.rows()?;
+        let pick = |split: &str, f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter(|r| r.split == split)
+                .filter_map(|r| f(r).map(|v| (r.step as f64, v)))
+                .collect()
+        };
+        let train = pick("train", &|r| Some(r.loss));
+        let mut out = Vec::new();
+        let loss = Chart {
+            title: "training and validation loss".into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![
+                Series {
+                    name: "train".into(),
+                    points: smooth(&train),
+                    color: [31, 119, 180],
+                },
+                Series {
+                    name: "val".into(),
+                    points: pick("val", &|r| Some(r.loss)),
+                    color: [214, 39, 40],
+                },
+            ],
+            log_y: true,
+            width: 800,
+            height: 500,
+        };
+        let path = dir.join("loss.png");
+        write_atomic(&path, &render_png(&loss)?)?;
+        out.push(path);
+        let mae = pick("val", &|r| r.mae);
+        if !mae.is_empty() {
+            let chart = Chart {
+                title: "validation MAE".into(),
+                x_label: "step".into(),
+                y_label: format!("MAE ({unit})"),
+                series: vec![Series {
+                    name: "val MAE".into(),
+                    points: mae,
+                    color: [44, 160, 44],
+                }],
+                log_y: true,
+                width: 800,
+                height: 500,
+            };
+            let path = dir.join("val_mae.png");
+            write_atomic(&path, &render_png(&chart)?)?;
+            out.push(path);
+        }
+        Ok(out)
+    }
+}
+
+/// Moving average over a window of 1/20 of the points (at least 1), for noisy batch losses.
+fn smooth(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let w = (points.len() / 20).max(1);
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, _))| {
+            let lo = i.saturating_sub(w - 1);
+            let window = &points[lo..=i];
+            (
+                x,
+                window.iter().map(|p| p.1).sum::<f64>() / window.len() as f64,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: u64, split: &str, loss: f64) -> Row {
+        Row {
+            step,
+            split: split.into(),
+            loss,
+            denoise: Some(loss),
+            property: None,
+            pos_mae: None,
+            mae: (split == "val").then_some(loss / 2.0),
+            lr: Some(1e-3),
+            grad_norm: Some(0.5),
+            seconds: step as f64,
+        }
+    }
+
+    #[test]
+    fn append_truncate_and_plot() {
+        let dir = std::env::temp_dir().join(format!("nucleate-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = MetricsLog::new(&dir);
+        for s in 1..=10 {
+            log.append(&row(s, "train", 1.0 / s as f64)).unwrap();
+        }
+        log.append(&row(10, "val", 0.2)).unwrap();
+        assert_eq!(log.rows().unwrap().len(), 11);
+        log.truncate_after(6).unwrap();
+        let rows = log.rows().unwrap();
+        assert_eq!(rows.len(), 6);
+        assert_eq!(rows[5], row(6, "train", 1.0 / 6.0));
+        let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 7);
+        assert!(csv.starts_with("step,split,loss"));
+        log.append(&row(8, "val", 0.3)).unwrap();
+        let files = log.plot(&dir, "eV").unwrap();
+        assert_eq!(files.len(), 2);
+        for f in files {
+            let bytes = std::fs::read(f).unwrap();
+            assert_eq!(&bytes[1..4], b"PNG");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

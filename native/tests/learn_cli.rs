@@ -1,0 +1,360 @@
+//! `nucleate pretrain`, `finetune`, `evaluate` and `predict` end to end on the committed QM9
+//! slice (655 molecules with their labels), with a tiny CT so the tests stay fast: the run
+//! directory contract, exact resumption after SIGKILL, the NaN stop and config errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nucleate"))
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nucleate-learn-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("nucleate runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const DATA: &str = "tests/data/datasets/qm9_stride200.csv.gz";
+
+/// A tiny run config: CT 16 wide, 2 layers; `objective` is the whole [objective] body.
+fn config(dir: &Path, name: &str, objective: &str, train: usize, steps: u64) -> PathBuf {
+    let data = repo(DATA).canonicalize().expect("committed QM9 slice");
+    let text = format!(
+        r#"
+[model]
+backbone = "ct"
+
+[model.ct]
+p_dropcond = 0.2
+p_droppath = 0.1
+vec_prenorm = "Equivariant"
+inv_post_norm = true
+vec_post_norm = false
+clip = 1000.0
+freeze_embeddings = true
+
+[model.ct.et]
+hidden_channels = 16
+num_layers = 2
+num_heads = 4
+num_rbf = 8
+trainable_rbf = false
+cutoff_lower = 0.0
+cutoff_upper = 5.0
+max_z = 20
+neighbor_embedding = true
+distance_influence = "Both"
+vector_cutoff = true
+layernorm_on_vec = false
+
+[data]
+paths = ["{}"]
+test = 60
+val = 20
+train = {train}
+split_seed = 1
+
+[objective]
+{objective}
+
+[train]
+steps = {steps}
+batch_size = 8
+lr = 1e-3
+warmup = 3
+beta1 = 0.9
+beta2 = 0.999
+weight_decay = 0.01
+grad_clip = 1.0
+ema_decay = 0.9
+seed = 5
+checkpoint_every = 5
+eval_every = 10
+log_every = 1
+max_seconds = 0.0
+"#,
+        data.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+const SCD: &str = "kind = \"scd\"";
+const FINETUNE: &str = "kind = \"finetune\"\ntarget = \"homo\"";
+
+fn train_losses(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .filter(|v| v["split"] == "train")
+        .map(|v| {
+            (
+                v["step"].as_u64().expect("step"),
+                v["loss"].as_f64().expect("loss"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pretrain_finetune_evaluate_predict() {
+    let dir = tmp("chain");
+    let pre_cfg = config(&dir, "scd.toml", SCD, 0, 12);
+    let pre = dir.join("scd");
+    let (ok, out, err) = run(bin()
+        .args(["pretrain", "--config"])
+        .arg(&pre_cfg)
+        .arg("--run")
+        .arg(&pre));
+    assert!(ok, "{out}\n{err}");
+    for f in [
+        "config.toml",
+        "run.json",
+        "splits.json",
+        "checkpoint.bin",
+        "metrics.jsonl",
+        "metrics.csv",
+        "loss.png",
+        "eval.json",
+        "model/weights.bin",
+        "model/config.toml",
+        "model/meta.json",
+    ] {
+        assert!(pre.join(f).exists(), "{f} missing: {out}\n{err}");
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pre.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["data"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(info["structures"], 655);
+    let splits: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pre.join("splits.json")).unwrap()).unwrap();
+    assert_eq!(splits["test"].as_array().unwrap().len(), 60);
+    assert_eq!(splits["train"].as_array().unwrap().len(), 655 - 80);
+    let losses = train_losses(&pre);
+    assert_eq!(losses.len(), 12);
+    assert!(losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pre.join("model/meta.json")).unwrap()).unwrap();
+    assert!(meta["norm_count"].as_u64().unwrap() > 0, "normaliser saved");
+
+    // Fine-tune HOMO from the pretrained weights on 100 labelled molecules of the same split.
+    let ft_cfg = config(&dir, "ft.toml", FINETUNE, 100, 10);
+    let ft = dir.join("ft");
+    let (ok, out, err) = run(bin()
+        .args(["finetune", "--json", "--config"])
+        .arg(&ft_cfg)
+        .arg("--run")
+        .arg(&ft)
+        .arg("--init")
+        .arg(pre.join("model")));
+    assert!(ok, "{out}\n{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
+    assert_eq!(summary["target"], "homo");
+    assert_eq!(summary["unit"], "eV");
+    assert_eq!(summary["n_test"], 60);
+    let test_mae = summary["test_mae"].as_f64().unwrap();
+    // HOMO spreads over ~0.6 eV (std) in QM9; a 10-step model is far from good but its
+    // standardised readout keeps the error at that scale, not at the scale of the raw −6 eV.
+    assert!(test_mae > 0.01 && test_mae < 2.0, "{test_mae}");
+    assert!(ft.join("val_mae.png").exists());
+
+    // `evaluate` on the run directory recomputes the same test MAE.
+    let (ok, out, err) = run(bin().args(["evaluate", "--json"]).arg(&ft));
+    assert!(ok, "{out}\n{err}");
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["n"], 60);
+    assert!(
+        (e["mae"].as_f64().unwrap() - test_mae).abs() < 1e-6,
+        "{e} vs {test_mae}"
+    );
+
+    // `predict` gives one HOMO per molecule with its unit; a broken file is reported.
+    let bad = dir.join("bad.xyz");
+    std::fs::write(&bad, "2\ncomment\nC 0 0 0\nH 0 0 x\n").unwrap();
+    let (ok, out, _) = run(bin()
+        .args(["predict", "--json", "--model"])
+        .arg(ft.join("model"))
+        .arg(repo("www/assets/molecule.xyz"))
+        .arg(&bad));
+    assert!(!ok, "a failing file fails the exit code");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let homo = rows[0]["homo"].as_f64().unwrap();
+    assert!((-20.0..5.0).contains(&homo), "{homo}");
+    assert_eq!(rows[0]["unit"], "eV");
+    assert!(
+        rows[1]["error"].as_str().unwrap().contains("line 4"),
+        "{}",
+        rows[1]
+    );
+
+    // A pretraining model has no property head to predict with.
+    let (ok, _, err) = run(bin()
+        .args(["predict", "--model"])
+        .arg(pre.join("model"))
+        .arg(repo("www/assets/molecule.xyz")));
+    assert!(!ok && err.contains("pretraining"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_killed_run_resumes_on_the_same_loss_curve() {
+    let dir = tmp("resume");
+    let cfg = config(&dir, "scd.toml", SCD, 0, 30);
+    let straight = dir.join("straight");
+    let (ok, out, err) = run(bin()
+        .args(["pretrain", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&straight));
+    assert!(ok, "{out}\n{err}");
+    let reference = train_losses(&straight);
+    assert_eq!(reference.len(), 30);
+
+    // Kill -9 once the run has logged step 12 (checkpoints every 5 steps), then rerun.
+    let killed = dir.join("killed");
+    let mut child = bin()
+        .args(["pretrain", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&killed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        let done = std::fs::read_to_string(killed.join("metrics.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if done >= 13 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "run too slow");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let before = train_losses(&killed);
+    assert!(before.len() >= 12 && before.len() < 30, "{}", before.len());
+    let (ok, out, err) = run(bin()
+        .args(["pretrain", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&killed));
+    assert!(ok, "{out}\n{err}");
+    assert!(err.contains("resuming"), "{err}");
+    let resumed = train_losses(&killed);
+    assert_eq!(resumed.len(), 30, "every step once: {resumed:?}");
+    for ((s1, a), (s2, b)) in reference.iter().zip(&resumed) {
+        assert_eq!(s1, s2);
+        assert!(
+            (a - b).abs() <= 1e-6 * a.abs(),
+            "step {s1}: uninterrupted {a} vs resumed {b}"
+        );
+    }
+    let w1 = std::fs::read(straight.join("model/weights.bin")).unwrap();
+    let w2 = std::fs::read(killed.join("model/weights.bin")).unwrap();
+    assert_eq!(w1.len(), w2.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn non_finite_training_stops_with_a_report() {
+    let dir = tmp("nan");
+    let cfg = config(&dir, "scd.toml", SCD, 0, 20);
+    let r = dir.join("run");
+    let (ok, out, err) = run(bin()
+        .args([
+            "pretrain",
+            "--set",
+            "train.lr=1e30",
+            "--set",
+            "train.grad_clip=0.0",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&r));
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("non-finite") && err.contains("training stopped at step"),
+        "{err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("nan_report.json")).expect("report")).unwrap();
+    assert!(report["step"].as_u64().unwrap() >= 2);
+    assert!(
+        !r.join("model").exists(),
+        "no model exported from a failed run"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_errors_name_the_problem() {
+    let dir = tmp("errors");
+    let cfg = config(&dir, "scd.toml", SCD, 0, 5);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, text.replace("batch_size = 8", "batch_sise = 8")).unwrap();
+    let (ok, _, err) = run(bin()
+        .args(["pretrain", "--config"])
+        .arg(&typo)
+        .arg("--run")
+        .arg(dir.join("a")));
+    assert!(
+        !ok && err.contains("batch_sise") && err.contains("typo.toml"),
+        "{err}"
+    );
+    let (ok, _, err) = run(bin()
+        .args(["finetune", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(dir.join("b")));
+    assert!(!ok && err.contains("\"finetune\""), "{err}");
+    // A run directory belongs to one config: another config's checkpoint is not resumed.
+    let r = dir.join("c");
+    let (ok, _, err) = run(bin()
+        .args(["pretrain", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&r));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(bin()
+        .args(["pretrain", "--set", "train.seed=6", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&r));
+    assert!(!ok && err.contains("--fresh"), "{err}");
+    let (ok, _, err) = run(bin()
+        .args(["pretrain", "--device", "wgpu", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&r));
+    assert!(!ok && err.contains("wgpu"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
