@@ -7,7 +7,13 @@ const ui = {
   tooltip: $('tooltip'), dropHint: $('drop-hint'), play: $('play'), timeline: $('timeline'),
   frameLabel: $('frame-label'), speed: $('speed'), images: $('images'), colorBy: $('color-by'),
   reset: $('reset'), exportBtn: $('export'), info: $('info'), error: $('file-error'),
+  modelInfo: $('model-info'), paste: $('paste'), pasteFormat: $('paste-format'),
+  predictPaste: $('predict-paste'), predictions: $('predictions'), predictHead: $('predict-head'),
+  predictTime: $('predict-time'), predictError: $('predict-error'),
 };
+// The shipped fine-tuned model (models/ct-qm9-homo-small, copied next to the page by trunk).
+const MODEL_DIR = 'ct-qm9-homo-small';
+let model = null;
 let wasm = null;
 let playing = false;
 let lastStep = 0;
@@ -50,6 +56,67 @@ async function loadBytes(name, bytes) {
     showError('');
   } catch (e) {
     showError(`Could not read ${e.message ?? e}`);
+  }
+  predictBytes(name, bytes, 20);
+}
+
+function showPredictError(message) {
+  ui.predictError.textContent = message;
+  ui.predictError.hidden = !message;
+  if (message) document.body.dataset.predictError = message;
+  else delete document.body.dataset.predictError;
+}
+
+// Predict the shipped model's property for every structure of a file, in WebAssembly.
+function predictBytes(name, bytes, limit = 1000) {
+  if (!model) return;
+  let p;
+  try {
+    p = JSON.parse(wasm.predict_file(name, bytes, limit));
+  } catch (e) {
+    ui.predictions.hidden = true;
+    showPredictError(`Could not predict ${e.message ?? e}`);
+    return;
+  }
+  showPredictError('');
+  const unit = p.unit ?? '';
+  ui.predictHead.textContent = `${p.target} (${unit})`;
+  const body = ui.predictions.querySelector('tbody');
+  body.replaceChildren(...p.results.slice(0, 200).map((r) => {
+    const tr = document.createElement('tr');
+    for (const v of [r.index + 1, r.formula, r.atoms, r.value.toFixed(3)]) {
+      const td = document.createElement('td');
+      td.textContent = String(v);
+      tr.append(td);
+    }
+    return tr;
+  }));
+  ui.predictions.hidden = false;
+  const more = p.skipped ? ` (first ${p.results.length}; ${p.skipped} more not predicted)` : '';
+  ui.predictTime.textContent = `${p.file}: ${p.results.length} structure(s)${more} in ${p.ms.toFixed(0)} ms ` +
+    `(${p.ms_per_structure.toFixed(1)} ms each, ${model.backend})`;
+  document.body.dataset.prediction = JSON.stringify(p);
+}
+
+async function loadModel() {
+  try {
+    const get = async (f) => {
+      const r = await fetch(`${MODEL_DIR}/${f}`);
+      if (!r.ok) throw new Error(`${MODEL_DIR}/${f}: HTTP ${r.status}`);
+      return r;
+    };
+    const [config, meta, weights] = await Promise.all([
+      get('config.toml').then((r) => r.text()), get('meta.json').then((r) => r.text()),
+      get('weights.bin').then((r) => r.arrayBuffer()),
+    ]);
+    model = JSON.parse(wasm.load_property_model(config, meta, new Uint8Array(weights)));
+    const mae = model.val_mae == null ? 'n/a' : `${(model.val_mae * 1000).toFixed(0)} m${model.unit}`;
+    ui.modelInfo.textContent = `Model ${model.name}: ${model.target} (${model.unit}), validation MAE ` +
+      `${mae}, ${model.params.toLocaleString()} parameters, ${model.steps} steps — on ${model.backend}`;
+    document.body.dataset.model = JSON.stringify(model);
+  } catch (e) {
+    ui.modelInfo.textContent = `The property model could not load: ${e.message ?? e}`;
+    document.body.dataset.modelError = String(e.message ?? e);
   }
 }
 
@@ -127,9 +194,17 @@ function wire() {
     document.body.dataset.hover = JSON.stringify(hit);
   });
   ui.canvas.addEventListener('pointerleave', () => { ui.tooltip.hidden = true; });
+  ui.predictPaste.addEventListener('click', () => {
+    const text = ui.paste.value;
+    if (!text.trim()) { showPredictError('Paste a file first'); return; }
+    predictBytes(`pasted.${ui.pasteFormat.value}`, new TextEncoder().encode(text));
+  });
 }
 
 wasm = await ready();
 wire();
 showInfo(document.body.dataset.frame);
 document.body.dataset.uiReady = '1';
+await loadModel();
+const bundled = await fetch('assets/molecule.xyz');
+if (bundled.ok) predictBytes('molecule.xyz', new Uint8Array(await bundled.arrayBuffer()));

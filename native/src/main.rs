@@ -3,6 +3,7 @@
 mod backend;
 mod cli;
 mod dataset;
+mod fsutil;
 mod input;
 mod learn;
 mod model_config;

@@ -431,7 +431,10 @@ max_seconds = 0.0
     fn bad_configs_are_rejected_with_the_key() {
         let err =
             |text: &str, o: &[String]| format!("{:#}", parse_run_config(text, o).unwrap_err());
-        let e = err(&SMALL.replace("seed = 0\n", "seed = 0\nseeds = 1\n"), &[]);
+        let e = err(
+            &SMALL.replace("\nseed = 0\n", "\nseed = 0\nseeds = 1\n"),
+            &[],
+        );
         assert!(e.contains("seeds") && e.contains("[train]"), "{e}");
         let e = err(&format!("{SMALL}\n[extra]\na = 1\n"), &[]);
         assert!(e.contains("extra"), "{e}");

@@ -179,7 +179,7 @@ fn json_str(s: &str) -> String {
 }
 
 /// Parse a dropped or fetched file by its name's extension, with errors naming line and field.
-fn parse_file(name: &str, bytes: &[u8]) -> Result<Vec<Structure>, JsError> {
+pub(crate) fn parse_file(name: &str, bytes: &[u8]) -> Result<Vec<Structure>, JsError> {
     let format = Format::from_file_name(name).ok_or_else(|| {
         JsError::new(&format!(
             "{name}: unrecognised file extension (supported: .xyz .extxyz .sdf .mol .mol2 .pdb .cif .mmcif POSCAR .vasp)"

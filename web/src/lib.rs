@@ -9,3 +9,5 @@
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod backend;
+#[cfg(target_arch = "wasm32")]
+mod predict;

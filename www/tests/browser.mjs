@@ -127,6 +127,50 @@ async function viewerChecks(page, mode, problems) {
   return out;
 }
 
+// Property lookup: the shipped fine-tuned model loads, predicts the bundled molecule's HOMO in
+// WebAssembly (CPU backend), a pasted file gives the same value, a broken paste names its line.
+async function propertyChecks(page, mode, problems) {
+  const out = {};
+  await page.waitForFunction(() => document.body.dataset.model || document.body.dataset.modelError, null, { timeout: 60_000 });
+  const modelError = await page.evaluate(() => document.body.dataset.modelError);
+  if (modelError) { problems.push(`property model failed to load: ${modelError}`); return out; }
+  out.model = await page.evaluate(() => JSON.parse(document.body.dataset.model));
+  if (out.model.target !== 'homo' || out.model.unit !== 'eV') problems.push(`model reads ${JSON.stringify(out.model)}`);
+  // The viewer's last file was the broken one; open the bundled molecule again.
+  await page.selectOption('#example', 'assets/molecule.xyz');
+  await page.waitForFunction(() => document.body.dataset.prediction && JSON.parse(document.body.dataset.prediction).file === 'molecule.xyz', null, { timeout: 30_000 });
+  const p = await page.evaluate(() => JSON.parse(document.body.dataset.prediction));
+  out.value = p.results[0].value;
+  out.ms = p.ms_per_structure;
+  if (!(out.value > -15 && out.value < 0)) problems.push(`HOMO prediction ${out.value} eV is implausible`);
+  const text = await page.textContent('#predictions');
+  if (!/homo \(eV\)/.test(text) || !/C7H7NO/.test(text)) problems.push(`prediction table reads ${JSON.stringify(text)}`);
+  const info = await page.textContent('#model-info');
+  if (!/validation MAE/.test(info)) problems.push(`model line reads ${JSON.stringify(info)}`);
+  // Repeated predictions for a steadier latency figure.
+  const times = [];
+  for (let i = 0; i < 5; i += 1) {
+    await page.selectOption('#example', '');
+    await page.selectOption('#example', 'assets/molecule.xyz');
+    await page.waitForTimeout(50);
+    times.push(await page.evaluate(() => JSON.parse(document.body.dataset.prediction).ms_per_structure));
+  }
+  out.msMedian = times.sort((a, b) => a - b)[2];
+  const xyz = fs.readFileSync(path.join(dist, 'assets', 'molecule.xyz'), 'utf8');
+  await page.fill('#paste', xyz);
+  await page.click('#predict-paste');
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.prediction).file === 'pasted.xyz', null, { timeout: 10_000 });
+  const pasted = await page.evaluate(() => JSON.parse(document.body.dataset.prediction).results[0].value);
+  if (Math.abs(pasted - out.value) > 1e-9) problems.push(`pasted copy predicts ${pasted}, the file ${out.value}`);
+  await page.fill('#paste', '3\nwater\nO 0 0 0\nH 0.96 0 zero\nH -0.24 0.93 0\n');
+  await page.click('#predict-paste');
+  await page.waitForFunction(() => document.body.dataset.predictError, null, { timeout: 10_000 });
+  out.error = await page.textContent('#predict-error');
+  if (!/line 4/.test(out.error)) problems.push(`paste error does not name line 4: ${out.error}`);
+  await page.locator('#property').screenshot({ path: path.join(shots, `${mode.name}-property.png`) });
+  return out;
+}
+
 const BASE_ARGS = [
   '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader',
@@ -184,7 +228,8 @@ async function runMode(mode, url) {
     if (counts.H < 150) problems.push(`too few hydrogen-white pixels (${counts.H})`);
     if (changed < 500) problems.push(`dragging did not rotate the molecule (${changed} pixels changed)`);
     const viewer = await viewerChecks(page, mode, problems);
-    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer };
+    const property = await propertyChecks(page, mode, problems);
+    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property };
   } finally {
     await browser.close();
   }
@@ -200,6 +245,7 @@ for (const mode of MODES) {
     console.log(`[${r.mode}] backend=${r.backend} ready_after_ms=${r.readyMs} pixels O=${r.counts.O} N=${r.counts.N} C=${r.counts.C} H=${r.counts.H} rotated_pixels=${r.changed}`);
     console.log(`[${r.mode}] status: ${r.status}`);
     if (r.viewer) console.log(`[${r.mode}] viewer: trajectory frame1→61 ${r.viewer.trajChanged} px changed; played to frame ${r.viewer.playedTo + 1}; hover ${r.viewer.hover}; export ${r.viewer.export}; crystal images toggle ${r.viewer.imagesChanged} px; error "${r.viewer.error}"`);
+    if (r.property?.model) console.log(`[${r.mode}] property: ${r.property.model.name} ${r.property.model.target}=${r.property.value.toFixed(4)} ${r.property.model.unit} for molecule.xyz; inference ${r.property.msMedian.toFixed(1)} ms per molecule (median of 5, ${r.property.model.backend}); model load ${r.property.model.load_ms.toFixed(0)} ms; paste error "${r.property.error}"`);
     if (mode.name === 'webgl2' && r.backend !== 'WebGL2') r.problems.push(`expected the WebGL2 fallback, got ${r.backend}`);
     if (mode.name === 'webgpu' && r.backend === 'WebGPU') webgpuRendered = true;
     if (r.problems.length) {

@@ -13,7 +13,8 @@ pub use denoise::{
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
 pub use sampler::{AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Samples, sample};
 pub use unigem::{
-    NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, type_features, unigem_loss,
+    NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, predict_property,
+    type_features, unigem_loss,
 };
 
 /// Serialises this module's tests that call `backward`: concurrent backward passes on the

@@ -202,6 +202,46 @@ pub fn unigem_loss(
     })
 }
 
+/// The property head's prediction (normalised units) for clean molecules: the growth-phase
+/// branch at `t = 0`, as UniGEM predicts properties (objectives.md §5.5).
+///
+/// # Errors
+/// [`UniGemError`] for empty input, non-QM9 atoms or network shape errors.
+pub fn predict_property(
+    model: &UniGem,
+    molecules: &[Structure],
+    device: &burn::tensor::Device,
+) -> Result<Vec<f64>, UniGemError> {
+    if molecules.is_empty() || molecules.iter().any(|m| m.numbers.is_empty()) {
+        return Err(UniGemError::Empty);
+    }
+    for m in molecules {
+        for &z in &m.numbers {
+            type_features(z)?;
+        }
+    }
+    let (x, _) = centred_positions(molecules);
+    let mut at = 0;
+    let centred: Vec<Structure> = molecules
+        .iter()
+        .map(|m| {
+            let n = m.numbers.len();
+            let s = Structure::molecule(m.numbers.clone(), x[at..at + n].to_vec());
+            at += n;
+            s
+        })
+        .collect();
+    let graph = AtomGraph::complete(&centred, device)?;
+    let opts = (&graph.pos.device(), graph.pos.dtype());
+    let out = model.forward(
+        &graph,
+        Tensor::<2>::ones([graph.n_atoms, NODE_NF], opts),
+        Tensor::<1>::zeros([molecules.len()], opts),
+        &vec![true; molecules.len()],
+    )?;
+    Ok(out.property.detach().into_data().iter::<f64>().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

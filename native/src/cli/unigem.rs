@@ -1,24 +1,29 @@
-//! `nucleate train unigem` and `nucleate generate`: a self-contained UniGEM training loop
-//! (Adam on the host, constant learning rate, periodic checkpoints) and sampling to extended
-//! XYZ with the EDM metrics of the generated set.
+//! `nucleate train unigem` and `nucleate generate`: UniGEM training (AdamW with EDM's adaptive
+//! gradient clipping and an EMA of the weights, constant learning rate, atomic checkpoints that
+//! resume exactly, a held-out property MAE) and sampling to extended XYZ with the EDM metrics of
+//! the generated set.
 //!
 //! A model directory holds `config.toml` (the model config), `weights.bin` (every float
 //! parameter as little-endian f32, in module visiting order) and `meta.json` (property name,
 //! training mean and MAD, atom-count histogram, steps done).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{Gradients, Tensor, TensorData};
 use clap::{Args, Subcommand};
 use nucleate_core::backbone::{BackboneConfig, UniGem, UniGemConfig};
 use nucleate_core::objective::{
-    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, phase_times, sample, unigem_loss,
+    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, phase_times, predict_property, sample,
+    unigem_loss,
+};
+use nucleate_core::train::{
+    AdamW, AdamWState, AdaptiveClip, Ema, flatten, global_norm, gradients, unflatten,
 };
 use nucleate_core::{AtomArray, Label, LabelValue, Structure};
+use sha2::Digest;
+
+use crate::learn::data::mix;
 use serde::{Deserialize, Serialize};
 
 /// `nucleate train …`.
@@ -64,9 +69,15 @@ pub struct UnigemTrainArgs {
     /// Write a checkpoint every this many steps.
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
-    /// Random seed.
+    /// Random seed (initial weights, batches, noise, held-out set).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// EMA decay of the weights (EDM: 0.999; 0 = none). The model directory holds the EMA.
+    #[arg(long, default_value_t = 0.999)]
+    ema_decay: f64,
+    /// Molecules held out (seeded) for the property MAE reported at the end.
+    #[arg(long, default_value_t = 0)]
+    holdout: usize,
 }
 
 /// `nucleate generate`.
@@ -105,6 +116,12 @@ struct Meta {
     mad: f64,
     sizes: Vec<(usize, u64)>,
     steps_done: usize,
+    /// Property MAE (label units) of the saved weights on the held-out molecules.
+    #[serde(default)]
+    property_mae: Option<f64>,
+    /// Held-out molecules.
+    #[serde(default)]
+    holdout: usize,
 }
 
 fn property_of(s: &Structure, name: &str) -> Option<f64> {
@@ -136,95 +153,25 @@ fn load_config(path: &Path) -> anyhow::Result<UniGemConfig> {
     }
 }
 
-struct Collect(Vec<f32>);
-impl ModuleVisitor for Collect {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0
-            .extend(param.val().into_data().iter::<f64>().map(|v| v as f32));
-    }
-}
-
-struct Load<'a> {
-    values: &'a [f32],
-    at: usize,
-    short: bool,
-}
-impl ModuleMapper for Load<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (values, at) = (self.values, &mut self.at);
-        let short = &mut self.short;
-        param.map(|t| {
-            let n = t.shape().num_elements();
-            let Some(chunk) = values.get(*at..*at + n) else {
-                *short = true;
-                return t;
-            };
-            *at += n;
-            let v: Vec<f64> = chunk.iter().map(|&x| f64::from(x)).collect();
-            let new = Tensor::from_data(TensorData::new(v, t.shape()), (&t.device(), t.dtype()));
-            if t.is_require_grad() {
-                new.require_grad()
-            } else {
-                new
-            }
-        })
-    }
-}
-
-/// Adam (no weight decay) on the host, state by parameter id.
-struct Adam<'a> {
-    grads: &'a Gradients,
-    lr: f64,
-    step: i32,
-    state: &'a mut HashMap<ParamId, (Vec<f64>, Vec<f64>)>,
-}
-impl ModuleMapper for Adam<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let id = param.id;
-        let (grads, lr, step) = (self.grads, self.lr, self.step);
-        let state = &mut *self.state;
-        param.map(|t| {
-            let Some(g) = t.grad(grads) else {
-                return t;
-            };
-            let g: Vec<f64> = g.into_data().iter::<f64>().collect();
-            let (m, v) = state
-                .entry(id)
-                .or_insert_with(|| (vec![0.0; g.len()], vec![0.0; g.len()]));
-            let (b1, b2) = (0.9f64, 0.999f64);
-            let (c1, c2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
-            let w: Vec<f64> = t
-                .clone()
-                .detach()
-                .into_data()
-                .iter::<f64>()
-                .enumerate()
-                .map(|(i, w)| {
-                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-                    w - lr * (m[i] / c1) / ((v[i] / c2).sqrt() + 1e-8)
-                })
-                .collect();
-            Tensor::from_data(TensorData::new(w, t.shape()), (&t.device(), t.dtype()))
-                .require_grad()
-        })
-    }
-}
-
-fn save(dir: &Path, config_text: &str, model: &UniGem, meta: &Meta) -> anyhow::Result<()> {
+fn save_weights(
+    dir: &Path,
+    config_text: &str,
+    params: &[Vec<f32>],
+    meta: &Meta,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut c = Collect(Vec::new());
-    model.visit(&mut c);
-    let bytes: Vec<u8> = c.0.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes: Vec<u8> = params
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     // Write to temporary names, then rename, so an interrupted save leaves the old checkpoint.
     for (name, data) in [
         ("weights.bin", bytes),
         ("meta.json", serde_json::to_vec_pretty(meta)?),
         ("config.toml", config_text.as_bytes().to_vec()),
     ] {
-        let tmp = dir.join(format!("{name}.tmp"));
-        std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join(name))?;
+        crate::fsutil::write_atomic(&dir.join(name), &data)?;
     }
     Ok(())
 }
@@ -243,19 +190,25 @@ fn load(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<(UniGem, Me
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     let model = config.init(device)?;
-    let mut l = Load {
-        values: &values,
-        at: 0,
-        short: false,
-    };
-    let model = model.map(&mut l);
-    if l.short || l.at != values.len() {
+    let sizes: Vec<usize> = flatten(&model).iter().map(Vec::len).collect();
+    if sizes.iter().sum::<usize>() != values.len() {
         bail!(
-            "{}/weights.bin has {} values; the config's model needs a different count",
+            "{}/weights.bin has {} values; the config's model needs {}",
             dir.display(),
-            values.len()
+            values.len(),
+            sizes.iter().sum::<usize>()
         );
     }
+    let mut at = 0;
+    let flat: Vec<Vec<f32>> = sizes
+        .iter()
+        .map(|&n| {
+            let v = values[at..at + n].to_vec();
+            at += n;
+            v
+        })
+        .collect();
+    let model = unflatten(model, &flat)?;
     Ok((model, meta))
 }
 
@@ -292,73 +245,172 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let sizes = AtomCountHistogram::from_sizes(mols.iter().map(Structure::n_atoms))
         .context("empty molecules")?;
     let device = crate::backend::model_device();
-    let (mut model, start) = if args.out.join("weights.bin").exists() {
-        let (m, meta) = load(&args.out, &device)?;
-        eprintln!(
-            "resuming from step {} in {}",
-            meta.steps_done,
-            args.out.display()
+    // Held-out molecules (seeded permutation) for the property MAE; the rest trains.
+    let perm = crate::dataset::split::permutation(mols.len(), args.seed);
+    if args.holdout >= mols.len() {
+        bail!(
+            "--holdout {} leaves no training molecules ({} in total)",
+            args.holdout,
+            mols.len()
         );
-        (m, meta.steps_done)
-    } else {
-        (config.init(&device)?, 0)
+    }
+    let (test_idx, train_idx) = perm.split_at(args.holdout);
+    device.seed(mix(args.seed, u64::MAX));
+    let mut model = config.init(&device)?;
+    let mut params = flatten(&model);
+    let sizes_p: Vec<usize> = params.iter().map(Vec::len).collect();
+    let mut adam = AdamWState::new(&params);
+    let mut ema = (args.ema_decay > 0.0).then(|| Ema::new(args.ema_decay, &params));
+    let mut clip = AdaptiveClip::default();
+    let ckpt_path = args.out.join("checkpoint.bin");
+    let config_sha = format!("{:x}", sha2::Sha256::digest(config_text.as_bytes()));
+    let mut start = 0;
+    if ckpt_path.exists() {
+        let c = crate::learn::checkpoint::read(&ckpt_path)?;
+        if c.header.sizes != sizes_p || c.header.config_sha256 != config_sha {
+            bail!(
+                "{} belongs to another model config; use another -o directory",
+                ckpt_path.display()
+            );
+        }
+        start = c.header.step as usize;
+        params = c.params;
+        adam = c.adam;
+        if let (Some(e), Some(v)) = (&mut ema, c.ema) {
+            e.values = v;
+        }
+        model = unflatten(model, &params)?;
+        // The clipping queue restarts from EDM's initial value.
+        eprintln!("resuming from step {start} in {}", args.out.display());
+    }
+    let opt = AdamW {
+        weight_decay: 1e-12, // EDM: AdamW(amsgrad, wd 1e-12)
+        ..AdamW::default()
     };
+    let no_decay = vec![true; params.len()];
     let schedule = NoiseSchedule::polynomial2(1000);
-    let mut rng = SplitMix64::new(args.seed ^ (start as u64).wrapping_mul(0x9E37));
-    let mut adam_state = HashMap::new();
     let clock = Instant::now();
     let mut step = start;
-    let meta = |steps_done| Meta {
+    let meta = |steps_done, property_mae| Meta {
         property: args.property.clone(),
         mean,
         mad,
         sizes: sizes.bins.clone(),
         steps_done,
+        property_mae,
+        holdout: args.holdout,
+    };
+    let save_all = |step: usize,
+                    params: &[Vec<f32>],
+                    ema: &Option<Ema>,
+                    adam: &AdamWState,
+                    property_mae: Option<f64>|
+     -> anyhow::Result<()> {
+        let c = crate::learn::checkpoint::Checkpoint {
+            header: crate::learn::checkpoint::Header {
+                step: step as u64,
+                config_sha256: config_sha.clone(),
+                sizes: sizes_p.clone(),
+                has_ema: ema.is_some(),
+                adam_step: adam.step,
+                norm_sum: [0.0; 3],
+                norm_sum_sq: [0.0; 3],
+                norm_count: 0,
+                seconds: 0.0,
+            },
+            params: params.to_vec(),
+            ema: ema.as_ref().map(|e| e.values.clone()),
+            adam: adam.clone(),
+        };
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        crate::fsutil::write_atomic(&ckpt_path, &crate::learn::checkpoint::encode(&c)?)?;
+        // The model directory's weights are the EMA (what EDM and UniGEM sample from).
+        let exported = ema.as_ref().map_or(params, |e| &e.values);
+        save_weights(&args.out, &config_text, exported, &meta(step, property_mae))
     };
     while step < args.steps {
+        let step_seed = mix(args.seed, step as u64);
+        device.seed(step_seed);
+        let mut rng = SplitMix64::new(step_seed ^ 0x5A5A_A5A5_F0F0_0F0F);
         let idx: Vec<usize> = (0..args.batch)
-            .map(|_| rng.range(0, mols.len() - 1))
+            .map(|_| train_idx[rng.range(0, train_idx.len() - 1)])
             .collect();
         let batch: Vec<Structure> = idx.iter().map(|&i| mols[i].clone()).collect();
         let y: Vec<f64> = idx.iter().map(|&i| y_norm[i]).collect();
         let t = phase_times(args.batch, schedule.steps(), &mut rng);
         let loss = unigem_loss(&model, &schedule, &batch, &y, &t, &mut rng, &device)?;
-        let grads = loss.total.backward();
-        step += 1;
-        model = model.map(&mut Adam {
-            grads: &grads,
-            lr: args.lr,
-            step: (step - start) as i32,
-            state: &mut adam_state,
-        });
-        let secs = clock.elapsed().as_secs_f64();
-        if step % 10 == 0 || step == args.steps {
-            eprintln!(
-                "step {step}: eps {:.4} type {:.4} prop {:.4} ({:.2} steps/s)",
+        let grads = gradients(&model, &loss.total.backward());
+        let norm = global_norm(&grads);
+        if !norm.is_finite() {
+            bail!(
+                "training stopped at step {}: non-finite gradient norm (loss eps {}, type {}, prop {}); last checkpoint in {}",
+                step + 1,
                 loss.eps,
                 loss.types,
                 loss.property,
+                args.out.display()
+            );
+        }
+        let factor = clip.observe(norm);
+        opt.step(&mut params, &grads, &no_decay, &mut adam, args.lr, factor);
+        model = unflatten(model, &params)?;
+        if let Some(e) = &mut ema {
+            e.update(&params);
+        }
+        step += 1;
+        let secs = clock.elapsed().as_secs_f64();
+        if step % 10 == 0 || step == args.steps {
+            eprintln!(
+                "step {step}: eps {:.4} type {:.4} prop {:.4} grad norm {norm:.3}{} ({:.2} steps/s)",
+                loss.eps,
+                loss.types,
+                loss.property,
+                if factor < 1.0 { " (clipped)" } else { "" },
                 (step - start) as f64 / secs
             );
         }
         let out_of_time = args.max_seconds.is_some_and(|m| secs >= m);
         if step % args.checkpoint_every.max(1) == 0 || step == args.steps || out_of_time {
-            save(&args.out, &config_text, &model, &meta(step))?;
+            save_all(step, &params, &ema, &adam, None)?;
         }
         if out_of_time {
             eprintln!("time budget reached at step {step}");
             break;
         }
     }
-    save(&args.out, &config_text, &model, &meta(step))?;
+    // Property MAE of the exported (EMA) weights on the held-out molecules.
+    let property_mae = if test_idx.is_empty() {
+        None
+    } else {
+        let exported = ema.as_ref().map_or(&params, |e| &e.values);
+        let m = unflatten(model.clone(), exported)?;
+        let mut abs = 0.0;
+        for chunk in test_idx.chunks(64) {
+            let batch: Vec<Structure> = chunk.iter().map(|&i| mols[i].clone()).collect();
+            let pred = predict_property(&m, &batch, &device)?;
+            for (p, &i) in pred.iter().zip(chunk) {
+                abs += (p * mad + mean - ys[i]).abs();
+            }
+        }
+        Some(abs / test_idx.len() as f64)
+    };
+    save_all(step, &params, &ema, &adam, property_mae)?;
     println!(
         "trained {} steps ({} this run) on {} molecules in {:.1} s → {}",
         step,
         step - start,
-        mols.len(),
+        train_idx.len(),
         clock.elapsed().as_secs_f64(),
         args.out.display()
     );
+    if let Some(mae) = property_mae {
+        println!(
+            "{}: MAE {mae:.4} on {} held-out molecules (property head at t = 0, EMA weights)",
+            args.property,
+            test_idx.len()
+        );
+    }
     Ok(())
 }
 

@@ -154,7 +154,7 @@ impl DatasetWriter {
             columns: self.columns,
         };
         let text = serde_json::to_string_pretty(&m)? + "\n";
-        write_atomically(&self.dir.join(manifest::FILE_NAME), text.as_bytes())?;
+        crate::fsutil::write_atomic(&self.dir.join(manifest::FILE_NAME), text.as_bytes())?;
         Ok(m)
     }
 
@@ -185,12 +185,6 @@ impl DatasetWriter {
         });
         Ok(())
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 /// A `Write` that hashes and counts what passes through.

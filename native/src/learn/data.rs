@@ -61,16 +61,7 @@ pub fn load(data: &DataSection) -> anyhow::Result<(Vec<Structure>, Vec<Source>)>
     Ok((all, sources))
 }
 
-/// A seeded Fisher–Yates permutation of `0..n`.
-pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut p: Vec<usize> = (0..n).collect();
-    let mut rng = SplitMix64::new(seed);
-    for i in (1..n).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        p.swap(i, j);
-    }
-    p
-}
+pub use crate::dataset::split::permutation;
 
 /// Test, then validation, then training indices from the seeded permutation.
 ///

@@ -545,7 +545,7 @@ impl Task<'_> {
         let mut abs_sum = 0.0;
         for (k, chunk) in idx.chunks(bs).enumerate() {
             let mut norm = *normalizer;
-            let mut rng = SplitMix64::new(mix(0x5EED_0F_7E57, k as u64));
+            let mut rng = SplitMix64::new(mix(0x005E_ED0F_7E57, k as u64));
             if let Objective::Finetune { .. } = self.cfg.objective {
                 let batch: Vec<Structure> =
                     chunk.iter().map(|&i| self.structures[i].clone()).collect();
@@ -899,7 +899,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             total,
             smoothed.unwrap_or(total)
         ));
-        if step % t.log_every == 0 || step == t.steps {
+        if step.is_multiple_of(t.log_every) || step == t.steps {
             log.append(&Row {
                 step,
                 split: "train".into(),
@@ -913,7 +913,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
                 seconds,
             })?;
         }
-        if step % t.eval_every == 0 || step == t.steps {
+        if step.is_multiple_of(t.eval_every) || step == t.steps {
             let m = eval_model(&params, &ema, &model)?;
             let (val, mae) = task.evaluate(&m, &splits.val, &normalizer)?;
             last_val = Some(val);
@@ -940,7 +940,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             }
         }
         let out_of_time = t.max_seconds > 0.0 && clock.elapsed().as_secs_f64() >= t.max_seconds;
-        if step % t.checkpoint_every == 0 || step == t.steps || out_of_time {
+        if step.is_multiple_of(t.checkpoint_every) || step == t.steps || out_of_time {
             save_ckpt(step, &params, &ema, &adam, &normalizer, seconds)?;
             last_ckpt = step;
         }

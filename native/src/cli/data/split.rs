@@ -56,10 +56,7 @@ pub fn run(args: &SplitArgs) -> anyhow::Result<()> {
         "test": test,
     });
     let text = serde_json::to_string(&doc)? + "\n";
-    let tmp = args.output.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.output)
-        .with_context(|| format!("renaming to {}", args.output.display()))?;
+    crate::fsutil::write_atomic(&args.output, text.as_bytes())?;
     println!(
         "split {n} structures (seed {}): train {}, val {}, test {} → {}",
         args.seed,
