@@ -29,3 +29,9 @@ pub fn render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Que
 pub fn model_device() -> burn::tensor::Device {
     burn::tensor::Device::default().autodiff()
 }
+
+/// burn's CPU device without autodiff, for inference (prediction, evaluation): no graph is
+/// recorded, so memory stays flat however many structures pass through.
+pub fn inference_device() -> burn::tensor::Device {
+    burn::tensor::Device::default()
+}

@@ -125,7 +125,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         Some("mean") => Reduce::Mean,
         Some(other) => bail!("reduction {other:?}: expected sum (add) or mean"),
     };
-    let device = crate::backend::model_device();
+    let device = crate::backend::inference_device();
     let mut named = BTreeMap::new();
     for (k, t) in &tensors {
         named.insert(k.clone(), named_tensor(t, &device));

@@ -151,7 +151,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     } else {
         args.model.clone()
     };
-    let device = crate::backend::model_device();
+    let device = crate::backend::inference_device();
     let (model, meta) = learn::load_predictor(&model_dir, &device)?;
     let target = meta.target.clone().with_context(|| {
         format!(
@@ -231,7 +231,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     } else {
         args.model.clone()
     };
-    let device = crate::backend::model_device();
+    let device = crate::backend::inference_device();
     let (model, meta) = learn::load_predictor(&model_dir, &device)?;
     let target = meta.target.clone().with_context(|| {
         format!(

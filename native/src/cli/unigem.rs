@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use burn::module::Module;
 use clap::{Args, Subcommand};
 use nucleate_core::backbone::{BackboneConfig, UniGem, UniGemConfig};
 use nucleate_core::objective::{
@@ -384,7 +385,8 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         None
     } else {
         let exported = ema.as_ref().map_or(&params, |e| &e.values);
-        let m = unflatten(model.clone(), exported)?;
+        let m = unflatten(model.clone(), exported)?.valid();
+        let device = device.clone().without_autodiff();
         let mut abs = 0.0;
         for chunk in test_idx.chunks(64) {
             let batch: Vec<Structure> = chunk.iter().map(|&i| mols[i].clone()).collect();

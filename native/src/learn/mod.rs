@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
 use nucleate_core::Structure;
 use nucleate_core::backbone::torchmdnet::TorchmdNetHead;
@@ -480,6 +481,7 @@ impl Task<'_> {
         idx: &[usize],
         normalizer: &mut NoiseNormalizer,
         rng: &mut SplitMix64,
+        device: &burn::tensor::Device,
     ) -> anyhow::Result<StepLoss> {
         let batch: Vec<Structure> = match &self.cfg.objective {
             Objective::Pretrain {
@@ -502,9 +504,9 @@ impl Task<'_> {
                     regularise: *sigma_reg,
                 };
                 if *kind == ObjectiveKind::Scd {
-                    scd_loss(model, &batch, levels, normalizer, rng, self.device)?
+                    scd_loss(model, &batch, levels, normalizer, rng, device)?
                 } else {
-                    coord_loss(model, &batch, levels, normalizer, rng, self.device)?
+                    coord_loss(model, &batch, levels, normalizer, rng, device)?
                 }
             }
             Objective::Finetune {
@@ -526,20 +528,23 @@ impl Task<'_> {
                     },
                     normalizer,
                     rng,
-                    self.device,
+                    device,
                 )?
             }
         })
     }
 
     /// Mean loss on `idx` (fixed noise; the normaliser is not updated) and, for fine-tuning,
-    /// the MAE of the property in target units.
+    /// the MAE of the property in target units. Runs without autodiff: a forward pass on an
+    /// autodiff device keeps its graph until a backward pass that never comes.
     fn evaluate(
         &self,
         model: &DenoiseModel,
         idx: &[usize],
         normalizer: &NoiseNormalizer,
     ) -> anyhow::Result<(f64, Option<f64>)> {
+        let device = self.device.clone().without_autodiff();
+        let model = model.valid();
         let bs = self.cfg.train.batch_size.max(1);
         let mut loss_sum = 0.0;
         let mut abs_sum = 0.0;
@@ -549,14 +554,14 @@ impl Task<'_> {
             if let Objective::Finetune { .. } = self.cfg.objective {
                 let batch: Vec<Structure> =
                     chunk.iter().map(|&i| self.structures[i].clone()).collect();
-                let pred = model.predict(&batch, &self.readout, self.device)?;
+                let pred = model.predict(&batch, &self.readout, &device)?;
                 for (p, &i) in pred.iter().zip(chunk) {
                     let e = p - self.targets[i];
                     loss_sum += e * e;
                     abs_sum += e.abs();
                 }
             } else {
-                let l = self.loss(model, chunk, &mut norm, &mut rng)?;
+                let l = self.loss(&model, chunk, &mut norm, &mut rng, &device)?;
                 loss_sum += l.denoise * chunk.len() as f64;
             }
         }
@@ -860,7 +865,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             .map(|p| splits.train[p])
             .collect();
         let lr = schedule.lr(step);
-        let loss = task.loss(&model, &idx, &mut normalizer, &mut rng)?;
+        let loss = task.loss(&model, &idx, &mut normalizer, &mut rng, &device)?;
         let total = host(&loss.total);
         let grads = if total.is_finite() {
             gradients(&model, &loss.total.backward())
@@ -913,6 +918,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
                 seconds,
             })?;
         }
+        let out_of_time = t.max_seconds > 0.0 && clock.elapsed().as_secs_f64() >= t.max_seconds;
+        if step.is_multiple_of(t.checkpoint_every) || step == t.steps || out_of_time {
+            save_ckpt(step, &params, &ema, &adam, &normalizer, seconds)?;
+            last_ckpt = step;
+        }
         if step.is_multiple_of(t.eval_every) || step == t.steps {
             let m = eval_model(&params, &ema, &model)?;
             let (val, mae) = task.evaluate(&m, &splits.val, &normalizer)?;
@@ -938,11 +948,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             if bar.is_hidden() {
                 eprintln!("{line} [{seconds:.0} s]");
             }
-        }
-        let out_of_time = t.max_seconds > 0.0 && clock.elapsed().as_secs_f64() >= t.max_seconds;
-        if step.is_multiple_of(t.checkpoint_every) || step == t.steps || out_of_time {
-            save_ckpt(step, &params, &ema, &adam, &normalizer, seconds)?;
-            last_ckpt = step;
         }
         if out_of_time {
             stopped_by_budget = true;
