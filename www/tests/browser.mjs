@@ -162,6 +162,7 @@ async function propertyChecks(page, mode, problems) {
   await page.waitForFunction(() => JSON.parse(document.body.dataset.prediction).file === 'pasted.xyz', null, { timeout: 10_000 });
   const pasted = await page.evaluate(() => JSON.parse(document.body.dataset.prediction).results[0].value);
   if (Math.abs(pasted - out.value) > 1e-9) problems.push(`pasted copy predicts ${pasted}, the file ${out.value}`);
+  await page.locator('#property').screenshot({ path: path.join(shots, `${mode.name}-property-table.png`) });
   await page.fill('#paste', '3\nwater\nO 0 0 0\nH 0.96 0 zero\nH -0.24 0.93 0\n');
   await page.click('#predict-paste');
   await page.waitForFunction(() => document.body.dataset.predictError, null, { timeout: 10_000 });
