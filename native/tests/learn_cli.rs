@@ -358,3 +358,50 @@ fn config_errors_name_the_problem() {
     assert!(!ok && err.contains("wgpu"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Crystals: periodic graphs with images, the crystal CSV reader and a mean readout of an
+/// intensive label (perov_5 formation heat) through the same engine.
+#[test]
+fn finetune_on_crystals_with_a_mean_readout() {
+    let dir = tmp("crystal");
+    let data = repo("tests/data/datasets/perov_5_dev_train_first10.csv")
+        .canonicalize()
+        .expect("committed crystal slice");
+    let text = std::fs::read_to_string(config(&dir, "base.toml", FINETUNE, 6, 4))
+        .unwrap()
+        .replace(
+            &repo(DATA).canonicalize().unwrap().display().to_string(),
+            &data.display().to_string(),
+        )
+        .replace("test = 60", "test = 2")
+        .replace("val = 20", "val = 2")
+        .replace(
+            "target = \"homo\"",
+            "target = \"heat_ref\"\nreduce = \"mean\"",
+        )
+        .replace("max_z = 20", "max_z = 100");
+    let cfg = dir.join("perov.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let r = dir.join("run");
+    let (ok, out, err) = run(bin()
+        .args(["finetune", "--json", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&r));
+    assert!(ok, "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["target"], "heat_ref");
+    assert_eq!(s["n_test"], 2);
+    assert!(s["test_mae"].as_f64().unwrap().is_finite());
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("model/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["reduce"], "mean");
+    let (ok, out, err) = run(bin()
+        .args(["predict", "--json", "--model"])
+        .arg(r.join("model"))
+        .arg(repo("www/assets/perovskite_TlCoN2O.cif")));
+    assert!(ok, "{out}\n{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(rows[0]["heat_ref"].as_f64().unwrap().is_finite(), "{rows}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
