@@ -72,6 +72,7 @@ struct ObjectiveSection {
     noise: Option<f64>,
     denoise_weight: Option<f64>,
     rotate: Option<bool>,
+    force_weight: Option<f64>,
 }
 
 /// The objective of a run, with defaults from objectives.md filled in.
@@ -102,6 +103,8 @@ pub enum Objective {
         denoise_weight: f64,
         /// Random rotations.
         rotate: bool,
+        /// Weight of the force loss (a direct force head on per-atom `forces`); 0 = none.
+        force_weight: f64,
     },
 }
 
@@ -250,6 +253,7 @@ pub fn parse_run_config(text: &str, overrides: &[String]) -> anyhow::Result<RunC
                 ("noise", o.noise.is_some()),
                 ("denoise_weight", o.denoise_weight.is_some()),
                 ("rotate", o.rotate.is_some()),
+                ("force_weight", o.force_weight.is_some()),
             ]
             .into_iter()
             .filter_map(|(k, given)| given.then_some(k))
@@ -292,6 +296,7 @@ pub fn parse_run_config(text: &str, overrides: &[String]) -> anyhow::Result<RunC
                 noise: o.noise.unwrap_or(0.005),
                 denoise_weight: o.denoise_weight.unwrap_or(0.1),
                 rotate: o.rotate.unwrap_or(true),
+                force_weight: o.force_weight.unwrap_or(0.0),
             }
         }
     };

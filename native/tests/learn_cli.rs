@@ -405,3 +405,57 @@ fn finetune_on_crystals_with_a_mean_readout() {
     assert!(rows[0]["heat_ref"].as_f64().unwrap().is_finite(), "{rows}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// MD17-style fine-tuning: energies and forces with a direct force head on rMD17 frames; force
+/// training on data without forces is a clear error.
+#[test]
+fn finetune_energies_and_forces_with_a_force_head() {
+    let dir = tmp("md17");
+    let data = repo("tests/data/datasets/rmd17_ethanol_first5.npz")
+        .canonicalize()
+        .expect("committed rMD17 slice");
+    let text = std::fs::read_to_string(config(
+        &dir,
+        "base.toml",
+        "kind = \"finetune\"\ntarget = \"energy\"\nforce_weight = 1.0",
+        3,
+        4,
+    ))
+    .unwrap();
+    let md17 = text
+        .replace(
+            &repo(DATA).canonicalize().unwrap().display().to_string(),
+            &data.display().to_string(),
+        )
+        .replace("test = 60", "test = 1")
+        .replace("val = 20", "val = 1")
+        .replace("batch_size = 8", "batch_size = 2");
+    let cfg = dir.join("md17.toml");
+    std::fs::write(&cfg, md17).unwrap();
+    let r = dir.join("run");
+    let (ok, out, err) = run(bin()
+        .args(["finetune", "--json", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(&r));
+    assert!(ok, "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(s["test_force_mae"].as_f64().unwrap().is_finite(), "{s}");
+    assert!(s["test_mae"].as_f64().unwrap().is_finite(), "{s}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("model/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["force_head"], true);
+    // The saved model (with its force head) loads again for evaluation.
+    let (ok, out, err) = run(bin().args(["evaluate", "--json"]).arg(&r));
+    assert!(ok, "{out}\n{err}");
+    // QM9 molecules carry no forces.
+    let qm9 = dir.join("qm9.toml");
+    std::fs::write(&qm9, text.replace("target = \"energy\"", "target = \"U0\"")).unwrap();
+    let (ok, _, err) = run(bin()
+        .args(["finetune", "--config"])
+        .arg(&qm9)
+        .arg("--run")
+        .arg(dir.join("q")));
+    assert!(!ok && err.contains("forces"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

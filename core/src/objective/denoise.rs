@@ -26,7 +26,6 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use thiserror::Error;
 
-use crate::Structure;
 use crate::backbone::{AtomGraph, BackboneError, Ct, CtConfig};
 use crate::graph::{GraphError, RadiusGraphOptions, radius_graph_batch};
 use crate::head::{EquivariantScalarHead, EquivariantVectorHead, Readout};
@@ -34,6 +33,7 @@ use crate::nn::activation::silu;
 use crate::nn::{scatter_sum, xavier_linear};
 use crate::rng::SplitMix64;
 use crate::train::NoiseNormalizer;
+use crate::{AtomArray, Structure};
 
 /// Errors of the denoising objectives.
 #[derive(Debug, Error)]
@@ -49,6 +49,9 @@ pub enum DenoiseError {
         /// Structures given.
         structures: usize,
     },
+    /// Force training without per-atom forces or without a force head.
+    #[error("{0}")]
+    Forces(String),
     /// The radius graph failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -111,6 +114,9 @@ impl EmbeddingHead {
 pub struct DenoiseModelConfig {
     /// The representation.
     pub ct: CtConfig,
+    /// A direct force head (per-atom vectors; MD17-style energy + force fine-tuning).
+    #[config(default = false)]
+    pub force_head: bool,
 }
 
 impl DenoiseModelConfig {
@@ -125,6 +131,9 @@ impl DenoiseModelConfig {
             noise_head: EquivariantVectorHead::new(f, device),
             scalar_head: EquivariantScalarHead::new(f, device),
             emb_head: EmbeddingHead::new(f, device),
+            force_head: self
+                .force_head
+                .then(|| EquivariantVectorHead::new(f, device)),
             cutoff: self.ct.et.cutoff_upper,
         })
     }
@@ -141,6 +150,8 @@ pub struct DenoiseModel {
     pub scalar_head: EquivariantScalarHead,
     /// Molecule embedding used as the SCD condition.
     pub emb_head: EmbeddingHead,
+    /// Direct force head (per-atom vectors scaled by the readout's σ), when configured.
+    pub force_head: Option<EquivariantVectorHead>,
     /// Radius-graph cutoff (Å), the backbone's upper cutoff.
     pub cutoff: f64,
 }
@@ -266,6 +277,8 @@ pub struct FinetuneSettings {
     pub denoise_weight: f64,
     /// Rotate every structure randomly (QM9 augmentation).
     pub rotate: bool,
+    /// Weight of the force MSE (needs a force head and per-atom `forces`); 0 = energies only.
+    pub force_weight: f64,
 }
 
 /// A loss and its parts on the host.
@@ -279,6 +292,8 @@ pub struct StepLoss {
     pub property: f64,
     /// Mean absolute error of the denoised positions (Å), SCD's `pos_MAE` (0 when not computed).
     pub pos_mae: f64,
+    /// Force MSE in target units² per Å² (0 when not computed).
+    pub force: f64,
 }
 
 fn check_nonempty(structures: &[Structure]) -> Result<(), DenoiseError> {
@@ -420,6 +435,7 @@ pub fn coord_loss(
         denoise: host_scalar(total.clone()),
         property: 0.0,
         pos_mae: pos_mae(normalizer, &pred, &eps),
+        force: 0.0,
         total,
     })
 }
@@ -457,6 +473,7 @@ pub fn scd_loss(
         denoise: host_scalar(total.clone()),
         property: 0.0,
         pos_mae: pos_mae(normalizer, &pred, &eps),
+        force: 0.0,
         total,
     })
 }
@@ -508,8 +525,25 @@ pub fn finetune_loss(
         TensorData::new(targets.to_vec(), [targets.len(), 1]),
         (&y.device(), y.dtype()),
     );
-    let prop = (y - t).square().mean().reshape([1]);
+    let mut prop = (y - t).square().mean().reshape([1]);
     let property = host_scalar(prop.clone());
+    let mut force = 0.0;
+    if settings.force_weight > 0.0 {
+        let head = model.force_head.as_ref().ok_or_else(|| {
+            DenoiseError::Forces("force_weight > 0 needs a model with a force head".into())
+        })?;
+        let truth = forces_of(&input)?;
+        let pred = head
+            .forward(out.x.clone(), out.vec.clone())
+            .mul_scalar(readout.std);
+        let t = Tensor::<2>::from_data(
+            TensorData::new(truth, [pred.dims()[0], 3]),
+            (&pred.device(), pred.dtype()),
+        );
+        let f = (pred - t).square().mean().reshape([1]);
+        force = host_scalar(f.clone());
+        prop = prop + f.mul_scalar(settings.force_weight);
+    }
     if with_noise && settings.denoise_weight > 0.0 {
         normalizer.update(&eps);
         let pred = model.noise_head.forward(out.x, out.vec);
@@ -521,6 +555,7 @@ pub fn finetune_loss(
             denoise,
             property,
             pos_mae: pos_mae(normalizer, &pred, &eps),
+            force,
         })
     } else {
         Ok(StepLoss {
@@ -528,7 +563,55 @@ pub fn finetune_loss(
             denoise: 0.0,
             property,
             pos_mae: 0.0,
+            force,
         })
+    }
+}
+
+/// The per-atom `forces` of every structure, flattened `[n_atoms · 3]`.
+fn forces_of(structures: &[Structure]) -> Result<Vec<f64>, DenoiseError> {
+    let mut out = Vec::new();
+    for s in structures {
+        match s.atom_arrays.get("forces") {
+            Some(AtomArray::Float { width: 3, values }) if values.len() == 3 * s.n_atoms() => {
+                out.extend_from_slice(values);
+            }
+            _ => {
+                return Err(DenoiseError::Forces(format!(
+                    "{} record {}: force training needs a per-atom `forces` array (3 values \
+                     per atom)",
+                    s.source, s.record_index
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl DenoiseModel {
+    /// Direct force predictions `[n_atoms][3]` (target units per Å) for `structures`.
+    ///
+    /// # Errors
+    /// No force head; graph or backbone errors.
+    pub fn predict_forces(
+        &self,
+        structures: &[Structure],
+        readout: &Readout,
+        device: &Device,
+    ) -> Result<Vec<[f64; 3]>, DenoiseError> {
+        let head = self
+            .force_head
+            .as_ref()
+            .ok_or_else(|| DenoiseError::Forces("the model has no force head".into()))?;
+        check_nonempty(structures)?;
+        let out = self.pass(structures, None, device)?;
+        let f: Vec<f64> = head
+            .forward(out.x, out.vec)
+            .mul_scalar(readout.std)
+            .into_data()
+            .iter::<f64>()
+            .collect();
+        Ok(f.chunks(3).map(|c| [c[0], c[1], c[2]]).collect())
     }
 }
 
@@ -565,10 +648,16 @@ fn apply(r: &[[f64; 3]; 3], v: [f64; 3]) -> [f64; 3] {
     std::array::from_fn(|i| r[i][0] * v[0] + r[i][1] * v[1] + r[i][2] * v[2])
 }
 
-/// Rotates positions and lattice vectors of `s` by `r`.
+/// Rotates positions, lattice vectors and per-atom `forces` of `s` by `r`.
 pub fn rotate(s: &mut Structure, r: &[[f64; 3]; 3]) {
     for p in &mut s.positions {
         *p = apply(r, *p);
+    }
+    if let Some(AtomArray::Float { width: 3, values }) = s.atom_arrays.get_mut("forces") {
+        for c in values.chunks_mut(3) {
+            let v = apply(r, [c[0], c[1], c[2]]);
+            c.copy_from_slice(&v);
+        }
     }
     if let Some(l) = &mut s.lattice {
         for row in l.iter_mut() {
@@ -751,6 +840,7 @@ mod tests {
                 noise: 0.005,
                 denoise_weight: 0.1,
                 rotate: true,
+                force_weight: 0.0,
             },
             &mut norm,
             &mut rng,
@@ -767,7 +857,8 @@ mod tests {
                 FinetuneSettings {
                     noise: 0.0,
                     denoise_weight: 0.0,
-                    rotate: false
+                    rotate: false,
+                    force_weight: 0.0,
                 },
                 &mut norm,
                 &mut rng,
@@ -801,6 +892,40 @@ mod tests {
         let plain = Readout::new();
         let c = model.predict(&[ammonia()], &plain, &device).unwrap()[0];
         assert!((a - (2.0 * c - 5.0)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn direct_forces_rotate_with_the_molecule() {
+        let device = Device::default();
+        let model = tiny()
+            .with_force_head(true)
+            .init(&device)
+            .unwrap()
+            .with_training(false);
+        let readout = Readout::new().with_std(3.0);
+        let f = model
+            .predict_forces(&[ammonia()], &readout, &device)
+            .unwrap();
+        let r = random_rotation(&mut SplitMix64::new(11));
+        let mut rotated = ammonia();
+        rotate(&mut rotated, &r);
+        let g = model.predict_forces(&[rotated], &readout, &device).unwrap();
+        let scale = f.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0);
+        for (a, b) in f.iter().zip(&g) {
+            let ra = apply(&r, *a);
+            for k in 0..3 {
+                assert!(
+                    (ra[k] - b[k]).abs() < 1e-4 * scale.max(1.0),
+                    "{ra:?} vs {b:?}"
+                );
+            }
+        }
+        let plain = tiny().init(&device).unwrap();
+        assert!(matches!(
+            plain.predict_forces(&[ammonia()], &readout, &device),
+            Err(DenoiseError::Forces(_))
+        ));
     }
 
     #[test]

@@ -149,6 +149,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         backbone: "et".into(),
+        force_head: false,
         output_model: Some(output_model.into()),
         source: Some(format!(
             "{} (sha256 {:x})",

@@ -89,6 +89,9 @@ fn print_summary(s: &RunSummary, json: bool, dir: &std::path::Path) -> anyhow::R
             s.n_test
         );
     }
+    if let Some(v) = s.test_force_mae {
+        println!("forces: test MAE {v:.5} {unit}/Å per component");
+    }
     Ok(())
 }
 

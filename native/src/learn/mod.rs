@@ -65,6 +65,9 @@ pub struct ModelMeta {
     /// Where imported weights came from (file and SHA-256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Whether the model has a direct force head.
+    #[serde(default)]
+    pub force_head: bool,
     /// `scd`, `coord` or `finetune`.
     pub objective: String,
     /// The fine-tuned label, if any.
@@ -181,7 +184,9 @@ pub fn load_model(
         &std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
     )
     .with_context(|| format!("in {}", meta_path.display()))?;
-    let model = DenoiseModelConfig::new(ct.clone()).init(device)?;
+    let model = DenoiseModelConfig::new(ct.clone())
+        .with_force_head(meta.force_head)
+        .init(device)?;
     let model = load_weights(model, &dir.join("weights.bin"))?;
     Ok((model.with_training(false), ct, meta))
 }
@@ -456,6 +461,12 @@ pub struct RunSummary {
     pub val_mae: Option<f64>,
     /// Test MAE (fine-tuning).
     pub test_mae: Option<f64>,
+    /// Validation force MAE (target units per Å, per component), with a force head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_force_mae: Option<f64>,
+    /// Test force MAE (target units per Å, per component), with a force head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_force_mae: Option<f64>,
     /// Test structures.
     pub n_test: usize,
     /// Target and unit (fine-tuning).
@@ -513,6 +524,7 @@ impl Task<'_> {
                 noise,
                 denoise_weight,
                 rotate,
+                force_weight,
                 ..
             } => {
                 let y: Vec<f64> = idx.iter().map(|&i| self.targets[i]).collect();
@@ -525,6 +537,7 @@ impl Task<'_> {
                         noise: *noise,
                         denoise_weight: *denoise_weight,
                         rotate: *rotate,
+                        force_weight: *force_weight,
                     },
                     normalizer,
                     rng,
@@ -542,9 +555,11 @@ impl Task<'_> {
         model: &DenoiseModel,
         idx: &[usize],
         normalizer: &NoiseNormalizer,
-    ) -> anyhow::Result<(f64, Option<f64>)> {
+    ) -> anyhow::Result<(f64, Option<f64>, Option<f64>)> {
         let device = self.device.clone().without_autodiff();
         let model = model.valid();
+        let mut force_abs = 0.0;
+        let mut force_n = 0usize;
         let bs = self.cfg.train.batch_size.max(1);
         let mut loss_sum = 0.0;
         let mut abs_sum = 0.0;
@@ -560,6 +575,21 @@ impl Task<'_> {
                     loss_sum += e * e;
                     abs_sum += e.abs();
                 }
+                if model.force_head.is_some() {
+                    let f = model.predict_forces(&batch, &self.readout, &device)?;
+                    let truth = batch
+                        .iter()
+                        .flat_map(|s| match s.atom_arrays.get("forces") {
+                            Some(nucleate_core::AtomArray::Float { width: 3, values }) => {
+                                values.clone()
+                            }
+                            _ => Vec::new(),
+                        });
+                    for (p, t) in f.iter().flatten().zip(truth) {
+                        force_abs += (p - t).abs();
+                        force_n += 1;
+                    }
+                }
             } else {
                 let l = self.loss(&model, chunk, &mut norm, &mut rng, &device)?;
                 loss_sum += l.denoise * chunk.len() as f64;
@@ -567,7 +597,8 @@ impl Task<'_> {
         }
         let n = idx.len().max(1) as f64;
         let mae = matches!(self.cfg.objective, Objective::Finetune { .. }).then_some(abs_sum / n);
-        Ok((loss_sum / n, mae))
+        let force_mae = (force_n > 0).then(|| force_abs / force_n as f64);
+        Ok((loss_sum / n, mae, force_mae))
     }
 }
 
@@ -760,15 +791,21 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
 
     // The initial weights come from burn's generator: seed it so a run is reproducible.
     device.seed(mix(cfg.train.seed, u64::MAX));
+    let force_head =
+        matches!(cfg.objective, Objective::Finetune { force_weight, .. } if force_weight > 0.0);
     let mut model = DenoiseModelConfig::new(cfg.model.clone())
+        .with_force_head(force_head)
         .init(&device)?
         .with_training(true);
     let mut normalizer = NoiseNormalizer::default();
     if let (Some(init), None) = (&opts.init, &resume) {
         let (_, _, meta) = load_model(init, &device)?;
+        // The initial weights have no force head; a new one keeps its fresh initialisation.
+        let fresh_head = model.force_head.take();
         model = load_weights(model, &init.join("weights.bin"))
             .with_context(|| format!("initialising from {}", init.display()))?
             .with_training(true);
+        model.force_head = fresh_head;
         // objectives.md §0.1: the normaliser keeps accumulating from pretraining.
         normalizer = NoiseNormalizer {
             sum: meta.norm_sum,
@@ -925,7 +962,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         }
         if step.is_multiple_of(t.eval_every) || step == t.steps {
             let m = eval_model(&params, &ema, &model)?;
-            let (val, mae) = task.evaluate(&m, &splits.val, &normalizer)?;
+            let (val, mae, _) = task.evaluate(&m, &splits.val, &normalizer)?;
             last_val = Some(val);
             last_mae = mae;
             log.append(&Row {
@@ -968,6 +1005,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         val_loss: last_val,
         val_mae: last_mae,
         test_mae: None,
+        val_force_mae: None,
+        test_force_mae: None,
         n_test: splits.test.len(),
         target: target_name.clone(),
         unit: (!unit.is_empty()).then(|| unit.clone()),
@@ -976,16 +1015,19 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
     if finished {
         let m = eval_model(&params, &ema, &model)?;
         if matches!(cfg.objective, Objective::Finetune { .. }) {
-            let (_, val_mae) = task.evaluate(&m, &splits.val, &normalizer)?;
-            let (_, test_mae) = task.evaluate(&m, &splits.test, &normalizer)?;
+            let (_, val_mae, val_force) = task.evaluate(&m, &splits.val, &normalizer)?;
+            let (_, test_mae, test_force) = task.evaluate(&m, &splits.test, &normalizer)?;
             summary.val_mae = val_mae;
             summary.test_mae = test_mae;
+            summary.val_force_mae = val_force;
+            summary.test_force_mae = test_force;
         }
         let exported = ema.as_ref().map_or(&params, |e| &e.values);
         let meta = ModelMeta {
             backbone: "ct".into(),
             output_model: None,
             source: None,
+            force_head,
             name: dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
