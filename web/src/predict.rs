@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use nucleate_core::backbone::CtConfig;
 use nucleate_core::head::{Readout, Reduce};
 use nucleate_core::objective::{DenoiseModel, DenoiseModelConfig};
-use nucleate_core::train::{flatten, unflatten};
+use nucleate_core::train::load_le_bytes;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -90,40 +90,14 @@ pub fn load_property_model(
         .target
         .clone()
         .ok_or_else(|| JsError::new("meta.json: the model has no target (a pretraining model)"))?;
-    if weights.len() % 4 != 0 {
-        return Err(JsError::new(&format!(
-            "weights.bin: {} bytes is not a whole number of f32",
-            weights.len()
-        )));
-    }
     let device = Device::default();
     let model = DenoiseModelConfig::new(ct)
         .init(&device)
         .map_err(|e| JsError::new(&format!("model config.toml: {e}")))?;
-    let sizes: Vec<usize> = flatten(&model).iter().map(Vec::len).collect();
-    let total: usize = sizes.iter().sum();
-    let values: Vec<f32> = weights
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    if values.len() != total {
-        return Err(JsError::new(&format!(
-            "weights.bin holds {} values; the config needs {total}",
-            values.len()
-        )));
-    }
-    let mut at = 0;
-    let flat: Vec<Vec<f32>> = sizes
-        .iter()
-        .map(|&n| {
-            let v = values[at..at + n].to_vec();
-            at += n;
-            v
-        })
-        .collect();
-    let model = unflatten(model, &flat)
+    let model = load_le_bytes(model, weights)
         .map_err(|e| JsError::new(&format!("weights.bin: {e}")))?
         .with_training(false);
+    let params = weights.len() / 4;
     let readout = Readout::new()
         .with_reduce(if meta.reduce == "mean" {
             Reduce::Mean
@@ -139,7 +113,7 @@ pub fn load_property_model(
         "val_mae": meta.val_mae,
         "test_mae": meta.test_mae,
         "steps": meta.steps,
-        "params": total,
+        "params": params,
         "backend": "CPU (burn ndarray in WebAssembly)",
         "load_ms": now_ms() - t0,
     });

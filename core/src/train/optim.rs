@@ -60,6 +60,80 @@ pub enum FlatParamsError {
         /// Parameters given.
         got: usize,
     },
+    /// Different number of values in all.
+    #[error(
+        "the module needs {expected} values, the saved weights hold {got} (a file of another \
+         model config?)"
+    )]
+    Total {
+        /// Values the module needs.
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// A byte string that is not a whole number of `f32`.
+    #[error("{0} bytes is not a whole number of little-endian f32")]
+    Bytes(usize),
+}
+
+/// Values of each float parameter of `module` (visiting order), from the shapes alone.
+pub fn param_sizes<M: Module>(module: &M) -> Vec<usize> {
+    param_names(module)
+        .iter()
+        .map(|(_, shape)| shape.iter().product())
+        .collect()
+}
+
+/// The weights file format of model directories: every value little-endian `f32`, parameters
+/// one after the other in visiting order.
+#[must_use]
+pub fn to_le_bytes(params: &[Vec<f32>]) -> Vec<u8> {
+    params
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+}
+
+/// Reads [`to_le_bytes`]'s format into `module`.
+///
+/// # Errors
+/// [`FlatParamsError::Bytes`] for a length that is not a multiple of 4,
+/// [`FlatParamsError::Total`] when the module needs another number of values.
+pub fn load_le_bytes<M: Module>(module: M, bytes: &[u8]) -> Result<M, FlatParamsError> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(FlatParamsError::Bytes(bytes.len()));
+    }
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    unflatten_concat(module, &values)
+}
+
+/// [`unflatten`] from all parameters' values concatenated.
+///
+/// # Errors
+/// [`FlatParamsError::Total`] when the module needs another number of values.
+pub fn unflatten_concat<M: Module>(module: M, values: &[f32]) -> Result<M, FlatParamsError> {
+    let sizes = param_sizes(&module);
+    let total: usize = sizes.iter().sum();
+    if total != values.len() {
+        return Err(FlatParamsError::Total {
+            expected: total,
+            got: values.len(),
+        });
+    }
+    let mut rest = values;
+    let flat: Vec<Vec<f32>> = sizes
+        .iter()
+        .map(|&n| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head.to_vec()
+        })
+        .collect();
+    unflatten(module, &flat)
 }
 
 /// Replaces every float parameter of `module` by `values` (visiting order), keeping each
@@ -397,6 +471,29 @@ mod tests {
         assert!(matches!(
             unflatten(lin, &wrong),
             Err(FlatParamsError::Size { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn le_bytes_round_trip_and_size_errors() {
+        let device = Device::default();
+        let lin: Linear = LinearConfig::new(3, 2).init(&device);
+        assert_eq!(param_sizes(&lin), vec![6, 2]);
+        let bytes = to_le_bytes(&flatten(&lin));
+        assert_eq!(bytes.len(), 32);
+        let other: Linear = LinearConfig::new(3, 2).init(&device);
+        let loaded = load_le_bytes(other, &bytes).unwrap();
+        assert_eq!(flatten(&loaded), flatten(&lin));
+        assert!(matches!(
+            load_le_bytes(lin.clone(), &bytes[..31]),
+            Err(FlatParamsError::Bytes(31))
+        ));
+        assert!(matches!(
+            load_le_bytes(lin, &bytes[..28]),
+            Err(FlatParamsError::Total {
+                expected: 8,
+                got: 7
+            })
         ));
     }
 

@@ -19,7 +19,8 @@ use nucleate_core::objective::{
     unigem_loss,
 };
 use nucleate_core::train::{
-    AdamW, AdamWState, AdaptiveClip, Ema, flatten, global_norm, gradients, unflatten,
+    AdamW, AdamWState, AdaptiveClip, Ema, flatten, global_norm, gradients, load_le_bytes,
+    to_le_bytes, unflatten,
 };
 use nucleate_core::{AtomArray, Label, LabelValue, Structure};
 use sha2::Digest;
@@ -161,11 +162,7 @@ fn save_weights(
     meta: &Meta,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let bytes: Vec<u8> = params
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let bytes = to_le_bytes(params);
     // Write to temporary names, then rename, so an interrupted save leaves the old checkpoint.
     for (name, data) in [
         ("weights.bin", bytes),
@@ -184,32 +181,10 @@ fn load(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<(UniGem, Me
             .with_context(|| format!("reading {}/meta.json", dir.display()))?,
     )
     .context("meta.json")?;
-    let raw = std::fs::read(dir.join("weights.bin"))
-        .with_context(|| format!("reading {}/weights.bin", dir.display()))?;
-    let values: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let model = config.init(device)?;
-    let sizes: Vec<usize> = flatten(&model).iter().map(Vec::len).collect();
-    if sizes.iter().sum::<usize>() != values.len() {
-        bail!(
-            "{}/weights.bin has {} values; the config's model needs {}",
-            dir.display(),
-            values.len(),
-            sizes.iter().sum::<usize>()
-        );
-    }
-    let mut at = 0;
-    let flat: Vec<Vec<f32>> = sizes
-        .iter()
-        .map(|&n| {
-            let v = values[at..at + n].to_vec();
-            at += n;
-            v
-        })
-        .collect();
-    let model = unflatten(model, &flat)?;
+    let path = dir.join("weights.bin");
+    let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let model =
+        load_le_bytes(config.init(device)?, &raw).with_context(|| format!("{}", path.display()))?;
     Ok((model, meta))
 }
 

@@ -40,7 +40,7 @@ use nucleate_core::objective::{
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::train::{
     AdamW, AdamWState, Ema, NoiseNormalizer, WarmupCosine, clip_factor, decay_mask, flatten,
-    global_norm, gradients, unflatten,
+    global_norm, gradients, load_le_bytes, param_sizes, to_le_bytes, unflatten,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -142,11 +142,7 @@ pub fn save_model(
     meta: &ModelMeta,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let bytes: Vec<u8> = params
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let bytes = to_le_bytes(params);
     write_atomic(&dir.join("weights.bin"), &bytes)?;
     write_atomic(&dir.join("config.toml"), model_toml(config)?.as_bytes())?;
     write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(meta)?)?;
@@ -237,34 +233,6 @@ impl Predictor {
     }
 }
 
-/// Splits `values` into per-parameter vectors of `sizes`.
-fn split_flat(values: &[f32], sizes: &[usize]) -> Vec<Vec<f32>> {
-    let mut at = 0;
-    sizes
-        .iter()
-        .map(|&n| {
-            let v = values[at..at + n].to_vec();
-            at += n;
-            v
-        })
-        .collect()
-}
-
-fn read_f32s(path: &Path) -> anyhow::Result<Vec<f32>> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if raw.len() % 4 != 0 {
-        bail!(
-            "{}: {} bytes is not a whole number of f32",
-            path.display(),
-            raw.len()
-        );
-    }
-    Ok(raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
-}
-
 /// Writes an imported ET model directory: `config.toml` (backbone "et"), `weights.bin` (the
 /// representation's parameters, then the output model's), `meta.json`.
 ///
@@ -292,11 +260,7 @@ pub fn save_et_model(
         TorchmdNetHead::Scalar(h) => flatten(h.as_ref()),
         TorchmdNetHead::EquivariantScalar(h) => flatten(h),
     });
-    let bytes: Vec<u8> = params
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let bytes = to_le_bytes(&params);
     write_atomic(&dir.join("weights.bin"), &bytes)?;
     let toml = toml::to_string(&File {
         model: Model {
@@ -348,32 +312,19 @@ pub fn load_predictor(
                 }
                 other => bail!("{}: unknown output_model {other:?}", meta_path.display()),
             };
-            let n_et: Vec<usize> = flatten(&et).iter().map(Vec::len).collect();
-            let n_head: Vec<usize> = match &head {
-                TorchmdNetHead::Scalar(h) => flatten(h.as_ref()),
-                TorchmdNetHead::EquivariantScalar(h) => flatten(h),
-            }
-            .iter()
-            .map(Vec::len)
-            .collect();
-            let values = read_f32s(&dir.join("weights.bin"))?;
-            let total: usize = n_et.iter().chain(&n_head).sum();
-            if values.len() != total {
-                bail!(
-                    "{}/weights.bin holds {} values; the config needs {total}",
-                    dir.display(),
-                    values.len()
-                );
-            }
-            let split = n_et.iter().sum::<usize>();
-            let et = unflatten(et, &split_flat(&values[..split], &n_et))?;
+            // weights.bin: the representation's values, then the output model's.
+            let path = dir.join("weights.bin");
+            let raw =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let n_et = 4 * param_sizes(&et).iter().sum::<usize>();
+            let (et_bytes, head_bytes) = raw.split_at(n_et.min(raw.len()));
+            let et = load_le_bytes(et, et_bytes).with_context(|| format!("{}", path.display()))?;
             let head = match head {
-                TorchmdNetHead::Scalar(h) => TorchmdNetHead::Scalar(Box::new(unflatten(
-                    *h,
-                    &split_flat(&values[split..], &n_head),
-                )?)),
+                TorchmdNetHead::Scalar(h) => TorchmdNetHead::Scalar(Box::new(
+                    load_le_bytes(*h, head_bytes).with_context(|| format!("{}", path.display()))?,
+                )),
                 TorchmdNetHead::EquivariantScalar(h) => TorchmdNetHead::EquivariantScalar(
-                    unflatten(h, &split_flat(&values[split..], &n_head))?,
+                    load_le_bytes(h, head_bytes).with_context(|| format!("{}", path.display()))?,
                 ),
             };
             Ok((
@@ -395,36 +346,7 @@ pub fn load_predictor(
 
 fn load_weights(model: DenoiseModel, path: &Path) -> anyhow::Result<DenoiseModel> {
     let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if raw.len() % 4 != 0 {
-        bail!(
-            "{}: {} bytes is not a whole number of f32",
-            path.display(),
-            raw.len()
-        );
-    }
-    let values: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let sizes: Vec<usize> = flatten(&model).iter().map(Vec::len).collect();
-    let total: usize = sizes.iter().sum();
-    if total != values.len() {
-        bail!(
-            "{} holds {} values; the model config needs {total} (another architecture?)",
-            path.display(),
-            values.len()
-        );
-    }
-    let mut at = 0;
-    let flat: Vec<Vec<f32>> = sizes
-        .iter()
-        .map(|&n| {
-            let v = values[at..at + n].to_vec();
-            at += n;
-            v
-        })
-        .collect();
-    Ok(unflatten(model, &flat)?)
+    load_le_bytes(model, &raw).with_context(|| format!("{}", path.display()))
 }
 
 /// How to start a run.
