@@ -12,7 +12,7 @@ use nucleate_core::backbone::torchmdnet::{TorchmdNetHead, import_et, import_outp
 use nucleate_core::backbone::{AtomGraph, EtConfig};
 use nucleate_core::graph::RadiusGraphOptions;
 use nucleate_core::head::{Readout, Reduce};
-use nucleate_core::io::npz::{NpyArray, NpyData, read_npz};
+use nucleate_core::io::npz::{NpyArray, read_npz};
 use nucleate_core::nn::NamedTensor;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/torchmdnet");
@@ -28,19 +28,11 @@ fn npz(name: &str) -> BTreeMap<String, NpyArray> {
         .collect()
 }
 
-fn floats(a: &NpyArray) -> Vec<f64> {
-    match &a.data {
-        NpyData::Float(v) => v.clone(),
-        NpyData::Int(v) => v.iter().map(|&x| x as f64).collect(),
-        NpyData::Bool(v) => v.iter().map(|&b| f64::from(u8::from(b))).collect(),
-    }
-}
-
 fn named(a: &NpyArray, device: &Device) -> NamedTensor {
-    let data = TensorData::new(floats(a), a.shape.clone()).convert::<f32>();
+    let data = TensorData::new(a.as_f64(), a.shape.clone()).convert::<f32>();
     match a.shape.len() {
         0 => NamedTensor::R1(Tensor::<1>::from_data(
-            TensorData::new(floats(a), [1]).convert::<f32>(),
+            TensorData::new(a.as_f64(), [1]).convert::<f32>(),
             device,
         )),
         1 => NamedTensor::R1(Tensor::from_data(data, device)),
@@ -78,7 +70,7 @@ fn rel_err(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn config(cases: &BTreeMap<String, NpyArray>) -> EtConfig {
-    let get = |k: &str| floats(&cases[&format!("config/{k}")])[0];
+    let get = |k: &str| cases[&format!("config/{k}")].as_f64()[0];
     EtConfig::new()
         .with_hidden_channels(get("embedding_dimension") as usize)
         .with_num_layers(get("num_layers") as usize)
@@ -92,17 +84,19 @@ fn config(cases: &BTreeMap<String, NpyArray>) -> EtConfig {
 }
 
 fn structure(cases: &BTreeMap<String, NpyArray>, name: &str) -> Structure {
-    let z: Vec<u8> = floats(&cases[&format!("{name}/z")])
+    let z: Vec<u8> = cases[&format!("{name}/z")]
+        .as_f64()
         .iter()
         .map(|&z| z as u8)
         .collect();
-    let pos: Vec<[f64; 3]> = floats(&cases[&format!("{name}/pos")])
+    let pos: Vec<[f64; 3]> = cases[&format!("{name}/pos")]
+        .as_f64()
         .chunks(3)
         .map(|c| [c[0], c[1], c[2]])
         .collect();
     let mut s = Structure::molecule(z, pos);
     if let Some(b) = cases.get(&format!("{name}/box")) {
-        let b = floats(b);
+        let b = b.as_f64();
         s.lattice = Some([[b[0], b[1], b[2]], [b[3], b[4], b[5]], [b[6], b[7], b[8]]]);
         s.pbc = [true; 3];
     }
@@ -167,7 +161,7 @@ fn et_matches_torchmdnet_on_qm9_and_a_crystal() {
     for name in names {
         let s = structure(&cases, name);
         let ours = run(&s);
-        let theirs = |k: &str| floats(&cases[&format!("{name}/{k}")]);
+        let theirs = |k: &str| cases[&format!("{name}/{k}")].as_f64();
         for (k, a) in [
             ("x", &ours.x),
             ("vec", &ours.vec),
@@ -209,8 +203,8 @@ fn crystal_unit_cell_matches_torchmdnet_supercell() {
     let graph = AtomGraph::from_structures(&[unit], &options, &device).expect("graph");
     let feats = model.et.forward(&graph).expect("forward");
     let f = config.hidden_channels;
-    let x_sc = floats(&cases["perov_6334/x"]);
-    let vec_sc = floats(&cases["perov_6334/vec"]);
+    let x_sc = cases["perov_6334/x"].as_f64();
+    let vec_sc = cases["perov_6334/vec"].as_f64();
     let ex = rel_err(&values(feats.x), &x_sc[..n * f]);
     let ev = rel_err(&values(feats.vec), &vec_sc[..n * 3 * f]);
     eprintln!("unit cell vs supercell: x {ex:.2e}, vec {ev:.2e}");

@@ -5,43 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nucleate_core::Structure;
-use nucleate_core::io::npz::{NpyArray, NpyData, read_npz};
+use nucleate_core::io::npz::{NpyArray, read_npz};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nucleate"))
+mod common;
+use common::{bin, repo, run};
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    common::tmp("import", name)
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/torchmdnet")
-        .join(name)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nucleate-import-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().expect("nucleate runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn floats(a: &NpyArray) -> Vec<f64> {
-    match &a.data {
-        NpyData::Float(v) => v.clone(),
-        NpyData::Int(v) => v.iter().map(|&x| x as f64).collect(),
-        NpyData::Bool(v) => v.iter().map(|&b| f64::from(u8::from(b))).collect(),
-    }
+    repo("tests/fixtures/torchmdnet").join(name)
 }
 
 /// The fixture's cases as structures, with TorchMD-Net's energies (`None` for the unit cell).
@@ -60,19 +36,20 @@ fn cases() -> Vec<(String, Structure, Option<f64>)> {
         "perov_6334",
         "perov_unit",
     ] {
-        let z: Vec<u8> = floats(&arrays[&format!("{case}/z")])
+        let z: Vec<u8> = arrays[&format!("{case}/z")]
+            .as_f64()
             .iter()
             .map(|&v| v as u8)
             .collect();
-        let p = floats(&arrays[&format!("{case}/pos")]);
+        let p = arrays[&format!("{case}/pos")].as_f64();
         let pos: Vec<[f64; 3]> = p.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
         let mut s = Structure::molecule(z, pos);
         if let Some(b) = arrays.get(&format!("{case}/box")) {
-            let b = floats(b);
+            let b = b.as_f64();
             s.lattice = Some([[b[0], b[1], b[2]], [b[3], b[4], b[5]], [b[6], b[7], b[8]]]);
             s.pbc = [true; 3];
         }
-        let energy = arrays.get(&format!("{case}/energy")).map(|e| floats(e)[0]);
+        let energy = arrays.get(&format!("{case}/energy")).map(|e| e.as_f64()[0]);
         out.push((case.to_string(), s, energy));
     }
     out

@@ -3,38 +3,59 @@
 //! directory contract, exact resumption after SIGKILL, the NaN stop and config errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nucleate"))
-}
+mod common;
+use common::{bin, repo, run};
 
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nucleate-learn-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().expect("nucleate runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn tmp(name: &str) -> std::path::PathBuf {
+    common::tmp("learn", name)
 }
 
 const DATA: &str = "tests/data/datasets/qm9_stride200.csv.gz";
 
-/// A tiny run config: CT 16 wide, 2 layers; `objective` is the whole [objective] body.
+/// Data and sizes of a test run; [`config`] uses the QM9 slice with 60 test and 20
+/// validation molecules.
+struct Setup {
+    data: &'static str,
+    test: usize,
+    val: usize,
+    batch: usize,
+    max_z: usize,
+}
+
+const QM9: Setup = Setup {
+    data: DATA,
+    test: 60,
+    val: 20,
+    batch: 8,
+    max_z: 20,
+};
+
 fn config(dir: &Path, name: &str, objective: &str, train: usize, steps: u64) -> PathBuf {
-    let data = repo(DATA).canonicalize().expect("committed QM9 slice");
+    config_on(dir, name, &QM9, objective, train, steps)
+}
+
+/// A tiny run config: CT 16 wide, 2 layers; `objective` is the whole [objective] body.
+fn config_on(
+    dir: &Path,
+    name: &str,
+    setup: &Setup,
+    objective: &str,
+    train: usize,
+    steps: u64,
+) -> PathBuf {
+    let data = repo(setup.data)
+        .canonicalize()
+        .expect("committed data slice");
+    let Setup {
+        test,
+        val,
+        batch,
+        max_z,
+        ..
+    } = setup;
     let text = format!(
         r#"
 [model]
@@ -57,7 +78,7 @@ num_rbf = 8
 trainable_rbf = false
 cutoff_lower = 0.0
 cutoff_upper = 5.0
-max_z = 20
+max_z = {max_z}
 neighbor_embedding = true
 distance_influence = "Both"
 vector_cutoff = true
@@ -65,8 +86,8 @@ layernorm_on_vec = false
 
 [data]
 paths = ["{}"]
-test = 60
-val = 20
+test = {test}
+val = {val}
 train = {train}
 split_seed = 1
 
@@ -75,7 +96,7 @@ split_seed = 1
 
 [train]
 steps = {steps}
-batch_size = 8
+batch_size = {batch}
 lr = 1e-3
 warmup = 3
 beta1 = 0.9
@@ -364,24 +385,21 @@ fn config_errors_name_the_problem() {
 #[test]
 fn finetune_on_crystals_with_a_mean_readout() {
     let dir = tmp("crystal");
-    let data = repo("tests/data/datasets/perov_5_dev_train_first10.csv")
-        .canonicalize()
-        .expect("committed crystal slice");
-    let text = std::fs::read_to_string(config(&dir, "base.toml", FINETUNE, 6, 4))
-        .unwrap()
-        .replace(
-            &repo(DATA).canonicalize().unwrap().display().to_string(),
-            &data.display().to_string(),
-        )
-        .replace("test = 60", "test = 2")
-        .replace("val = 20", "val = 2")
-        .replace(
-            "target = \"homo\"",
-            "target = \"heat_ref\"\nreduce = \"mean\"",
-        )
-        .replace("max_z = 20", "max_z = 100");
-    let cfg = dir.join("perov.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let perov = Setup {
+        data: "tests/data/datasets/perov_5_dev_train_first10.csv",
+        test: 2,
+        val: 2,
+        batch: 8,
+        max_z: 100,
+    };
+    let cfg = config_on(
+        &dir,
+        "perov.toml",
+        &perov,
+        "kind = \"finetune\"\ntarget = \"heat_ref\"\nreduce = \"mean\"",
+        6,
+        4,
+    );
     let r = dir.join("run");
     let (ok, out, err) = run(bin()
         .args(["finetune", "--json", "--config"])
@@ -411,27 +429,15 @@ fn finetune_on_crystals_with_a_mean_readout() {
 #[test]
 fn finetune_energies_and_forces_with_a_force_head() {
     let dir = tmp("md17");
-    let data = repo("tests/data/datasets/rmd17_ethanol_first5.npz")
-        .canonicalize()
-        .expect("committed rMD17 slice");
-    let text = std::fs::read_to_string(config(
-        &dir,
-        "base.toml",
-        "kind = \"finetune\"\ntarget = \"energy\"\nforce_weight = 1.0",
-        3,
-        4,
-    ))
-    .unwrap();
-    let md17 = text
-        .replace(
-            &repo(DATA).canonicalize().unwrap().display().to_string(),
-            &data.display().to_string(),
-        )
-        .replace("test = 60", "test = 1")
-        .replace("val = 20", "val = 1")
-        .replace("batch_size = 8", "batch_size = 2");
-    let cfg = dir.join("md17.toml");
-    std::fs::write(&cfg, md17).unwrap();
+    let md17 = Setup {
+        data: "tests/data/datasets/rmd17_ethanol_first5.npz",
+        test: 1,
+        val: 1,
+        batch: 2,
+        max_z: 20,
+    };
+    let forces = "kind = \"finetune\"\ntarget = \"energy\"\nforce_weight = 1.0";
+    let cfg = config_on(&dir, "md17.toml", &md17, forces, 3, 4);
     let r = dir.join("run");
     let (ok, out, err) = run(bin()
         .args(["finetune", "--json", "--config"])
@@ -449,8 +455,13 @@ fn finetune_energies_and_forces_with_a_force_head() {
     let (ok, out, err) = run(bin().args(["evaluate", "--json"]).arg(&r));
     assert!(ok, "{out}\n{err}");
     // QM9 molecules carry no forces.
-    let qm9 = dir.join("qm9.toml");
-    std::fs::write(&qm9, text.replace("target = \"energy\"", "target = \"U0\"")).unwrap();
+    let qm9 = config(
+        &dir,
+        "qm9.toml",
+        &forces.replace("target = \"energy\"", "target = \"U0\""),
+        3,
+        4,
+    );
     let (ok, _, err) = run(bin()
         .args(["finetune", "--config"])
         .arg(&qm9)

@@ -1,31 +1,13 @@
 //! `nucleate train unigem` and `nucleate generate` end to end on committed QM9 data, with a
 //! tiny model and few sampling steps so the test stays fast.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nucleate"))
-}
+mod common;
+use common::{bin, repo, run};
 
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nucleate-unigem-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().expect("nucleate runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn tmp(name: &str) -> std::path::PathBuf {
+    common::tmp("unigem", name)
 }
 
 /// Frames of an extended XYZ file: (atom count, comment line, atom lines).

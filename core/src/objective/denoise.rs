@@ -409,6 +409,34 @@ fn pos_mae(normalizer: &NoiseNormalizer, pred: &Tensor<2>, eps: &[[f64; 3]]) -> 
     sum / (3 * eps.len()).max(1) as f64
 }
 
+/// The denoising term of a pass: the noise head's prediction against the normalised noise `eps`
+/// (MSE, differentiable) and SCD's `pos_MAE`.
+fn denoising(
+    model: &DenoiseModel,
+    x: Tensor<2>,
+    vec: Tensor<3>,
+    normalizer: &NoiseNormalizer,
+    eps: &[[f64; 3]],
+) -> (Tensor<1>, f64, f64) {
+    let pred = model.noise_head.forward(x, vec);
+    let target = target_tensor(normalizer, eps, &pred);
+    let mse = (pred.clone() - target).square().mean().reshape([1]);
+    let value = host_scalar(mse.clone());
+    (mse, value, pos_mae(normalizer, &pred, eps))
+}
+
+impl StepLoss {
+    fn denoising_only((total, denoise, pos_mae): (Tensor<1>, f64, f64)) -> Self {
+        Self {
+            total,
+            denoise,
+            property: 0.0,
+            pos_mae,
+            force: 0.0,
+        }
+    }
+}
+
 /// Plain coordinate denoising (objectives.md §1), on the CT with the mask token as condition.
 /// Updates `normalizer` with this batch's noise before normalising it.
 ///
@@ -428,16 +456,9 @@ pub fn coord_loss(
     let corrupt = displaced(&clean, &eps);
     normalizer.update(&eps);
     let out = model.pass(&corrupt, None, device)?;
-    let pred = model.noise_head.forward(out.x, out.vec);
-    let target = target_tensor(normalizer, &eps, &pred);
-    let total = (pred.clone() - target).square().mean().reshape([1]);
-    Ok(StepLoss {
-        denoise: host_scalar(total.clone()),
-        property: 0.0,
-        pos_mae: pos_mae(normalizer, &pred, &eps),
-        force: 0.0,
-        total,
-    })
+    Ok(StepLoss::denoising_only(denoising(
+        model, out.x, out.vec, normalizer, &eps,
+    )))
 }
 
 /// Self-Conditioned Denoising (objectives.md §2.1): embedding of the clean view conditions the
@@ -466,16 +487,9 @@ pub fn scd_loss(
         .emb_head
         .forward(first.x, first.graph.batch.clone(), first.graph.n_systems);
     let second = model.pass(&corrupt, Some(cond), device)?;
-    let pred = model.noise_head.forward(second.x, second.vec);
-    let target = target_tensor(normalizer, &eps, &pred);
-    let total = (pred.clone() - target).square().mean().reshape([1]);
-    Ok(StepLoss {
-        denoise: host_scalar(total.clone()),
-        property: 0.0,
-        pos_mae: pos_mae(normalizer, &pred, &eps),
-        force: 0.0,
-        total,
-    })
+    Ok(StepLoss::denoising_only(denoising(
+        model, second.x, second.vec, normalizer, &eps,
+    )))
 }
 
 /// Supervised fine-tuning step (objectives.md §2.6): `MSE(y, targets)` on a noised, optionally
@@ -544,28 +558,21 @@ pub fn finetune_loss(
         force = host_scalar(f.clone());
         prop = prop + f.mul_scalar(settings.force_weight);
     }
+    let mut loss = StepLoss {
+        total: prop,
+        denoise: 0.0,
+        property,
+        pos_mae: 0.0,
+        force,
+    };
     if with_noise && settings.denoise_weight > 0.0 {
         normalizer.update(&eps);
-        let pred = model.noise_head.forward(out.x, out.vec);
-        let target = target_tensor(normalizer, &eps, &pred);
-        let den = (pred.clone() - target).square().mean().reshape([1]);
-        let denoise = host_scalar(den.clone());
-        Ok(StepLoss {
-            total: prop + den.mul_scalar(settings.denoise_weight),
-            denoise,
-            property,
-            pos_mae: pos_mae(normalizer, &pred, &eps),
-            force,
-        })
-    } else {
-        Ok(StepLoss {
-            total: prop,
-            denoise: 0.0,
-            property,
-            pos_mae: 0.0,
-            force,
-        })
+        let (den, denoise, pos_mae) = denoising(model, out.x, out.vec, normalizer, &eps);
+        loss.total = loss.total + den.mul_scalar(settings.denoise_weight);
+        loss.denoise = denoise;
+        loss.pos_mae = pos_mae;
     }
+    Ok(loss)
 }
 
 /// The per-atom `forces` of every structure, flattened `[n_atoms · 3]`.
