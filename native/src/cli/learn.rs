@@ -111,6 +111,15 @@ pub fn finetune(args: &RunArgs) -> anyhow::Result<()> {
     run(args, &[ObjectiveKind::Finetune])
 }
 
+/// A run directory's `model/`, or `path` itself (a model directory).
+fn model_dir(path: &std::path::Path) -> PathBuf {
+    if path.join("model").join("weights.bin").exists() {
+        path.join("model")
+    } else {
+        path.to_path_buf()
+    }
+}
+
 /// `nucleate evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -149,11 +158,7 @@ fn run_test_structures(run: &std::path::Path) -> anyhow::Result<Vec<Structure>> 
 /// # Errors
 /// Unreadable model or data, structures without the model's target label.
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let model_dir = if args.model.join("model").join("weights.bin").exists() {
-        args.model.join("model")
-    } else {
-        args.model.clone()
-    };
+    let model_dir = model_dir(&args.model);
     let device = crate::backend::inference_device();
     let (model, meta) = learn::load_predictor(&model_dir, &device)?;
     let target = meta.target.clone().with_context(|| {
@@ -229,11 +234,7 @@ pub struct PredictArgs {
 /// Unreadable model; a file that fails is reported and the others are still predicted (the
 /// exit code says whether all succeeded).
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
-    let model_dir = if args.model.join("model").join("weights.bin").exists() {
-        args.model.join("model")
-    } else {
-        args.model.clone()
-    };
+    let model_dir = model_dir(&args.model);
     let device = crate::backend::inference_device();
     let (model, meta) = learn::load_predictor(&model_dir, &device)?;
     let target = meta.target.clone().with_context(|| {

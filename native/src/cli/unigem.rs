@@ -126,20 +126,6 @@ struct Meta {
     holdout: usize,
 }
 
-fn property_of(s: &Structure, name: &str) -> Option<f64> {
-    match s.labels.get(name) {
-        Some(Label {
-            value: LabelValue::Float(v),
-            ..
-        }) => Some(*v),
-        Some(Label {
-            value: LabelValue::Int(v),
-            ..
-        }) => Some(*v as f64),
-        _ => None,
-    }
-}
-
 fn load_config(path: &Path) -> anyhow::Result<UniGemConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -201,13 +187,15 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut ys = Vec::new();
     for path in &args.data {
         for s in crate::input::read_structures(path)? {
-            let y = property_of(&s, &args.property).with_context(|| {
-                format!(
-                    "{}: a molecule has no `{}` label",
-                    path.display(),
-                    args.property
-                )
-            })?;
+            let y = crate::learn::data::label(&s, &args.property)
+                .map(|(v, _)| v)
+                .with_context(|| {
+                    format!(
+                        "{}: a molecule has no `{}` label",
+                        path.display(),
+                        args.property
+                    )
+                })?;
             mols.push(s);
             ys.push(y);
         }
