@@ -10,7 +10,11 @@ const ui = {
   modelInfo: $('model-info'), paste: $('paste'), pasteFormat: $('paste-format'),
   predictPaste: $('predict-paste'), predictions: $('predictions'), predictHead: $('predict-head'),
   predictTime: $('predict-time'), predictError: $('predict-error'),
+  genInfo: $('gen-info'), genAtoms: $('gen-atoms'), genSeed: $('gen-seed'), genEvery: $('gen-every'),
+  genRun: $('gen-run'), genStop: $('gen-stop'), genStatus: $('gen-status'), genResult: $('gen-result'),
 };
+// The shipped UniGEM model (models/unigem-small), run by generate-worker.js.
+const GEN_MODEL_DIR = 'unigem-small';
 // The shipped fine-tuned model (models/ct-qm9-homo-small, copied next to the page by trunk).
 const MODEL_DIR = 'ct-qm9-homo-small';
 let model = null;
@@ -201,10 +205,90 @@ function wire() {
   });
 }
 
+// Live generation: a Web Worker runs the sampler (generate-worker.js) and posts each state; the
+// page appends it to the viewer's frames. A timer counts main-thread ticks while it runs, as a
+// responsiveness check (the browser test reads it).
+let worker = null;
+let genInfo = null;
+let genFrames = 0;
+let genTicks = 0;
+let genTimer = null;
+
+function genFinished() {
+  clearInterval(genTimer);
+  ui.genRun.disabled = false;
+  ui.genStop.disabled = true;
+  document.body.dataset.genTicks = String(genTicks);
+}
+
+function onWorkerMessage(e) {
+  const m = e.data;
+  if (m.type === 'ready') {
+    genInfo = m.info;
+    ui.genInfo.textContent = `Model ${GEN_MODEL_DIR}: UniGEM trained ${m.info.steps_trained} steps, ` +
+      `predicts ${m.info.property} (${m.info.unit}); ${m.info.sizes[0]}–${m.info.sizes[1]} atoms — ` +
+      `in a Web Worker on ${m.info.backend}`;
+    ui.genRun.disabled = false;
+    document.body.dataset.genModel = JSON.stringify(m.info);
+  } else if (m.type === 'started') {
+    ui.genStatus.textContent = `${m.atoms} atoms: sampling…`;
+  } else if (m.type === 'frame' || m.type === 'done') {
+    stop();
+    showInfo(wasm.append_frames('generated.extxyz', new TextEncoder().encode(m.xyz), genFrames === 0));
+    genFrames += 1;
+    document.body.dataset.genFrames = String(genFrames);
+    ui.genStatus.textContent = `t = ${m.t} / ${m.steps} · ${genFrames} frames · ${(m.ms / 1000).toFixed(1)} s`;
+    if (m.type === 'done') {
+      const verdict = m.stable ? 'stable' : `not stable (${m.stable_atoms} of ${m.atoms} atoms stable)`;
+      ui.genResult.textContent = `${m.formula}: predicted ${genInfo.property} ${m.property.toFixed(3)} ` +
+        `${genInfo.unit}; EDM ${verdict}; ${m.valid ? 'valid' : 'not valid'} valences — ` +
+        `${m.steps} steps in ${(m.ms / 1000).toFixed(1)} s`;
+      document.body.dataset.generated = JSON.stringify({ ...m, frames: genFrames, xyz: undefined });
+      genFinished();
+    }
+  } else if (m.type === 'error') {
+    ui.genStatus.textContent = '';
+    ui.genResult.textContent = `Generation failed: ${m.message}`;
+    if (!genInfo) ui.genInfo.textContent = `The generation model could not load: ${m.message}`;
+    document.body.dataset.genError = m.message;
+    genFinished();
+  }
+}
+
+function startGenerator() {
+  // The glue and module trunk built (hashed names), as preloaded by the page.
+  const glue = document.querySelector('link[rel=modulepreload]')?.href;
+  const module = document.querySelector('link[rel=preload][as=fetch]')?.href;
+  if (!glue || !module) { ui.genInfo.textContent = 'Generation needs the trunk-built page.'; return; }
+  worker = new Worker('generate-worker.js', { type: 'module' });
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (e) => onWorkerMessage({ data: { type: 'error', message: e.message ?? 'worker error' } });
+  worker.postMessage({ type: 'init', glue, wasm: module, modelDir: new URL(GEN_MODEL_DIR, location.href).href });
+  ui.genRun.addEventListener('click', () => {
+    genFrames = 0;
+    genTicks = 0;
+    delete document.body.dataset.generated;
+    ui.genResult.textContent = '';
+    ui.genRun.disabled = true;
+    ui.genStop.disabled = false;
+    genTimer = setInterval(() => { genTicks += 1; }, 50);
+    worker.postMessage({
+      type: 'generate', atoms: Number(ui.genAtoms.value), seed: Math.max(0, Math.floor(Number(ui.genSeed.value) || 0)),
+      steps: 1000, every: Number(ui.genEvery.value),
+    });
+  });
+  ui.genStop.addEventListener('click', () => {
+    worker.postMessage({ type: 'cancel' });
+    ui.genStatus.textContent += ' · stopped';
+    genFinished();
+  });
+}
+
 wasm = await ready();
 wire();
 showInfo(document.body.dataset.frame);
 document.body.dataset.uiReady = '1';
+startGenerator();
 await loadModel();
 const bundled = await fetch('assets/molecule.xyz');
 if (bundled.ok) predictBytes('molecule.xyz', new Uint8Array(await bundled.arrayBuffer()));

@@ -9,10 +9,20 @@
 //! lattice vector. The error of each is `max |ours − expected| / max |expected|`, compared with
 //! a tolerance chosen per float dtype ([`tolerance`], as e3nn's `assert_equivariant`).
 
+pub mod cases;
+
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Tensor};
 
 use crate::Structure;
+
+/// burn's CPU device (the ndarray backend), named explicitly: `Device::default()` prefers a GPU
+/// backend whenever one is compiled into the build (the `nucleate` binary enables wgpu, and
+/// cargo unifies features across a workspace), and the reference tests must run on the CPU.
+#[allow(deprecated)] // burn 0.22 deprecates ndarray in favour of flex; it is our CPU backend.
+pub fn cpu_device() -> burn::tensor::Device {
+    burn::tensor::Device::ndarray()
+}
 
 /// Default tolerance on the relative error of a symmetry check for a float dtype.
 pub fn tolerance(dtype: DType) -> f64 {

@@ -107,7 +107,7 @@ fn check(name: &str, output: &str, ours: Vec<f64>, f: &BTreeMap<String, NpyArray
 }
 
 fn matches_reference(name: &str) {
-    let device = Device::default();
+    let device = nucleate_core::testing::cpu_device();
     let f = fixture();
     let (config, node_nf, context_nf) = config(&f, name);
     let model = EgnnDynamics::new(&config, node_nf, context_nf, &device).expect("model");

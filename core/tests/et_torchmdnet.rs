@@ -113,7 +113,7 @@ struct Outputs {
 
 #[test]
 fn et_matches_torchmdnet_on_qm9_and_a_crystal() {
-    let device = Device::default();
+    let device = nucleate_core::testing::cpu_device();
     let weights = npz("et_small_weights.npz");
     let cases = npz("et_small_cases.npz");
     let config = config(&cases);
@@ -183,7 +183,7 @@ fn crystal_unit_cell_matches_torchmdnet_supercell() {
     // TorchMD-Net needs boxes at least twice the cutoff, so the fixture has a 3×3×3 supercell;
     // the unit cell (4.25 Å, smaller than the 5 Å cutoff: atoms see their own images) must give
     // the same per-atom features for its atoms, which lead the supercell's atom list.
-    let device = Device::default();
+    let device = nucleate_core::testing::cpu_device();
     let weights = npz("et_small_weights.npz");
     let cases = npz("et_small_cases.npz");
     let config = config(&cases);

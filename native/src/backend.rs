@@ -23,15 +23,70 @@ pub fn render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Que
     Ok(found)
 }
 
-/// The burn device models are built on for inspection (parameter counts): burn's default
-/// device of the enabled backends (only the CPU `ndarray` backend is enabled in this crate)
+/// A compute backend for models, chosen with `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compute {
+    /// burn's ndarray backend on the CPU (always built in).
+    Cpu,
+    /// burn's wgpu backend: Vulkan, Metal or DX12 on the best adapter wgpu finds
+    /// (`WGPU_BACKEND`/`CUBECL_WGPU_DEFAULT_DEVICE` override it); Mesa's lavapipe where there
+    /// is no GPU. Built with the default `wgpu` feature.
+    Wgpu,
+    /// burn's CUDA backend on GPU 0. Built with the `cuda` feature.
+    Cuda,
+}
+
+impl std::fmt::Display for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+impl Compute {
+    /// burn's device for this backend, without autodiff; an error names the missing feature
+    /// when the backend is not compiled into this binary.
+    pub fn device(self) -> anyhow::Result<burn::tensor::Device> {
+        match self {
+            #[allow(deprecated)] // burn 0.22 prefers flex; ndarray is the CPU backend we test.
+            Self::Cpu => Ok(burn::tensor::Device::ndarray()),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => Ok(burn::tensor::Device::wgpu(
+                burn::tensor::DeviceKind::DefaultDevice,
+            )),
+            #[cfg(feature = "cuda")]
+            Self::Cuda => Ok(burn::tensor::Device::cuda(0usize)),
+            #[allow(unreachable_patterns)]
+            other => anyhow::bail!(
+                "--device {other}: this binary was built without the `{other}` feature \
+                 (rebuild with `cargo build -p nucleate --features {other}`)"
+            ),
+        }
+    }
+
+    /// The device with autodiff, for training.
+    pub fn train_device(self) -> anyhow::Result<burn::tensor::Device> {
+        Ok(self.device()?.autodiff())
+    }
+}
+
+/// The burn device models are built on for inspection (parameter counts): the CPU backend
 /// with autodiff, so that trainable parameters are told apart from frozen ones.
 pub fn model_device() -> burn::tensor::Device {
-    burn::tensor::Device::default().autodiff()
+    cpu_device().autodiff()
 }
 
 /// burn's CPU device without autodiff, for inference (prediction, evaluation): no graph is
 /// recorded, so memory stays flat however many structures pass through.
 pub fn inference_device() -> burn::tensor::Device {
-    burn::tensor::Device::default()
+    cpu_device()
+}
+
+fn cpu_device() -> burn::tensor::Device {
+    #[allow(deprecated)]
+    burn::tensor::Device::ndarray()
 }

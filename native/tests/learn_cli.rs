@@ -470,3 +470,50 @@ fn finetune_energies_and_forces_with_a_force_head() {
     assert!(!ok && err.contains("forces"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SCD pretraining on burn's wgpu backend (lavapipe without a GPU) follows the CPU run's loss
+/// curve: the same initial weights (drawn on the CPU), batches and noise; drop-path and condition
+/// dropout off, since they draw on the device's own generator. The model it exports evaluates on
+/// the CPU.
+#[cfg(feature = "wgpu")]
+#[test]
+fn training_on_wgpu_follows_the_cpu_loss_curve() {
+    let dir = tmp("wgpu");
+    let cfg = config(&dir, "scd.toml", SCD, 0, 4);
+    let mut curves = Vec::new();
+    for device in ["cpu", "wgpu"] {
+        let r = dir.join(device);
+        let (ok, out, err) = run(bin()
+            .args(["pretrain", "--device", device, "--config"])
+            .arg(&cfg)
+            .arg("--run")
+            .arg(&r)
+            .args([
+                "--set",
+                "model.ct.p_dropcond=0.0",
+                "--set",
+                "model.ct.p_droppath=0.0",
+            ]));
+        assert!(ok, "{device}: {out}\n{err}");
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(r.join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["device"], device);
+        curves.push(train_losses(&r));
+    }
+    assert_eq!(curves[0].len(), 4);
+    for ((step, cpu), (_, gpu)) in curves[0].iter().zip(&curves[1]) {
+        assert!(
+            (cpu - gpu).abs() <= 1e-4 * cpu.abs(),
+            "step {step}: CPU loss {cpu}, wgpu loss {gpu}"
+        );
+    }
+    let (ok, out, err) = run(bin()
+        .args(["pretrain", "--device", "cuda", "--config"])
+        .arg(&cfg)
+        .arg("--run")
+        .arg(dir.join("cuda")));
+    if !cfg!(feature = "cuda") {
+        assert!(!ok && err.contains("feature"), "{out}\n{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

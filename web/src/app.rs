@@ -212,6 +212,31 @@ pub fn load_file(name: &str, bytes: &[u8]) -> Result<String, JsError> {
     })
 }
 
+/// Append the frames of a file to the loaded ones (starting afresh when `reset`) and show the
+/// last one; the camera is framed only when starting afresh. Used by live generation, which
+/// receives one frame at a time. Returns the frame description as JSON.
+///
+/// # Errors
+/// The file's problem, with its line and field.
+#[wasm_bindgen]
+pub fn append_frames(name: &str, bytes: &[u8], reset: bool) -> Result<String, JsError> {
+    let frames = parse_file(name, bytes)?;
+    with_app(|app| {
+        if reset {
+            app.frames.clear();
+        }
+        app.name = name.to_owned();
+        app.frames.extend(frames);
+        app.frame = app.frames.len() - 1;
+        app.rebuild();
+        if reset {
+            app.frame_camera();
+        }
+        app.render();
+        Ok(app.frame_info())
+    })
+}
+
 /// Show frame `index` (bonds recomputed). Returns the frame description as JSON.
 ///
 /// # Errors
@@ -339,6 +364,10 @@ fn js_err(context: &str, e: impl std::fmt::Display) -> JsError {
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+    // The generation worker loads the same module; there is no page to draw on there.
+    if web_sys::window().is_none() {
+        return;
+    }
     wasm_bindgen_futures::spawn_local(async {
         if let Err(e) = run().await {
             let message = String::from(js_sys::Error::from(JsValue::from(e)).message());

@@ -10,4 +10,6 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod backend;
 #[cfg(target_arch = "wasm32")]
+mod generate;
+#[cfg(target_arch = "wasm32")]
 mod predict;

@@ -172,6 +172,53 @@ async function propertyChecks(page, mode, problems) {
   return out;
 }
 
+// Live generation: the UniGEM model loads in a Web Worker; Generate with a fixed size and seed
+// streams frames into the viewer while the page's own timer keeps ticking (responsiveness), and
+// ends with the predicted property and the stability verdict. The same seed gives the same
+// molecule again.
+async function generationChecks(page, mode, problems) {
+  const out = {};
+  await page.waitForFunction(() => document.body.dataset.genModel || document.body.dataset.genError, null, { timeout: 60_000 });
+  const err = await page.evaluate(() => document.body.dataset.genError);
+  if (err) { problems.push(`generation model failed to load: ${err}`); return out; }
+  const run = async () => {
+    await page.selectOption('#gen-atoms', '12');
+    await page.fill('#gen-seed', '7');
+    await page.selectOption('#gen-every', '20');
+    const t0 = Date.now();
+    await page.click('#gen-run');
+    // Mid-run picture: the molecule still forming.
+    await page.waitForFunction(() => Number(document.body.dataset.genFrames ?? 0) >= 25 || document.body.dataset.genError, null, { timeout: 120_000 });
+    await page.locator('#viewer').screenshot({ path: path.join(shots, `${mode.name}-generate-mid.png`) });
+    await page.waitForFunction(() => document.body.dataset.generated || document.body.dataset.genError, null, { timeout: 180_000 });
+    const g = await page.evaluate(() => document.body.dataset.genError ?? JSON.parse(document.body.dataset.generated));
+    if (typeof g === 'string') { problems.push(`generation failed: ${g}`); return null; }
+    g.wallMs = Date.now() - t0;
+    g.ticks = Number(await page.evaluate(() => document.body.dataset.genTicks));
+    return g;
+  };
+  const g = await run();
+  if (!g) return out;
+  Object.assign(out, g);
+  await page.locator('#viewer').screenshot({ path: path.join(shots, `${mode.name}-generate-final.png`) });
+  await page.locator('#generate').screenshot({ path: path.join(shots, `${mode.name}-generate-panel.png`) });
+  if (g.atoms !== 12) problems.push(`generated ${g.atoms} atoms, asked for 12`);
+  if (g.frames !== 51) problems.push(`expected 51 frames (every 20 of 1000 steps + the final one), got ${g.frames}`);
+  if (!Number.isFinite(g.property)) problems.push(`predicted property ${g.property}`);
+  // A 50 ms timer on the main thread must keep firing while the worker samples.
+  const expected = g.ms / 50;
+  if (!(g.ticks >= 0.5 * expected)) problems.push(`page not responsive during generation: ${g.ticks} timer ticks in ${g.ms.toFixed(0)} ms`);
+  const frameInfo = await page.evaluate(() => JSON.parse(document.body.dataset.frame));
+  if (frameInfo.frames !== 51 || frameInfo.atoms !== 12) problems.push(`viewer holds ${frameInfo.frames} frames of ${frameInfo.atoms} atoms`);
+  const text = await page.textContent('#gen-result');
+  if (!/predicted homo/.test(text) || !/stable/.test(text)) problems.push(`result line reads ${JSON.stringify(text)}`);
+  const again = await run();
+  if (again && (again.formula !== g.formula || again.property !== g.property)) {
+    problems.push(`same seed, different molecule: ${g.formula} ${g.property} vs ${again.formula} ${again.property}`);
+  }
+  return out;
+}
+
 const BASE_ARGS = [
   '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader',
@@ -230,7 +277,8 @@ async function runMode(mode, url) {
     if (changed < 500) problems.push(`dragging did not rotate the molecule (${changed} pixels changed)`);
     const viewer = await viewerChecks(page, mode, problems);
     const property = await propertyChecks(page, mode, problems);
-    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property };
+    const generation = await generationChecks(page, mode, problems);
+    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property, generation };
   } finally {
     await browser.close();
   }
@@ -247,6 +295,7 @@ for (const mode of MODES) {
     console.log(`[${r.mode}] status: ${r.status}`);
     if (r.viewer) console.log(`[${r.mode}] viewer: trajectory frame1→61 ${r.viewer.trajChanged} px changed; played to frame ${r.viewer.playedTo + 1}; hover ${r.viewer.hover}; export ${r.viewer.export}; crystal images toggle ${r.viewer.imagesChanged} px; error "${r.viewer.error}"`);
     if (r.property?.model) console.log(`[${r.mode}] property: ${r.property.model.name} ${r.property.model.target}=${r.property.value.toFixed(4)} ${r.property.model.unit} for molecule.xyz; inference ${r.property.msMedian.toFixed(1)} ms per molecule (median of 5, ${r.property.model.backend}); model load ${r.property.model.load_ms.toFixed(0)} ms; paste error "${r.property.error}"`);
+    if (r.generation?.formula) console.log(`[${r.mode}] generation: ${r.generation.atoms} atoms, seed 7 → ${r.generation.formula}, predicted homo ${r.generation.property.toFixed(3)} eV, stable=${r.generation.stable} (${r.generation.stable_atoms}/${r.generation.atoms} atoms), valid=${r.generation.valid}; ${r.generation.steps} steps in ${(r.generation.ms / 1000).toFixed(2)} s in the worker (${(r.generation.ms / r.generation.steps).toFixed(2)} ms/step), ${r.generation.frames} frames; main-thread timer ticks ${r.generation.ticks} of ~${Math.round(r.generation.ms / 50)}`);
     if (mode.name === 'webgl2' && r.backend !== 'WebGL2') r.problems.push(`expected the WebGL2 fallback, got ${r.backend}`);
     if (mode.name === 'webgpu' && r.backend === 'WebGPU') webgpuRendered = true;
     if (r.problems.length) {

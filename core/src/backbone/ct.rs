@@ -528,7 +528,7 @@ mod tests {
 
     #[test]
     fn parameter_count_matches_the_spec() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         // backbones.md §2.7: CT 256/8/64, 118 elements; per layer 1,119,747 + post norms.
         let ct = CtConfig::new().init(&device).unwrap();
         assert_eq!(ct.num_params(), 9_173_272);
@@ -554,7 +554,7 @@ mod tests {
 
     #[test]
     fn frozen_embeddings_are_not_trainable() {
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         let ct = small().with_freeze_embeddings(true).init(&device).unwrap();
         assert!(!ct.embedding.val().is_require_grad());
         assert!(!ct.drop_cond.mask_token.val().is_require_grad());
@@ -565,7 +565,7 @@ mod tests {
 
     #[test]
     fn condition_changes_the_output_and_mask_token_is_the_default() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let ct = small().init(&device).unwrap();
         let g = water_graph(&device);
         let values = |t: Tensor<2>| -> Vec<f32> { t.into_data().try_into_vec().unwrap() };
@@ -591,7 +591,7 @@ mod tests {
 
     #[test]
     fn joint_drop_path_drops_scalars_and_vectors_of_the_same_atoms() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let dx = Tensor::<2>::ones([3, 2], &device);
         let dv = Tensor::<3>::ones([3, 3, 2], &device);
         let keep = Tensor::<1>::from_floats([1.0, 0.0, 1.0], &device);
@@ -607,7 +607,7 @@ mod tests {
     #[test]
     fn training_randomness_only_on_autodiff_devices_in_training_mode() {
         // On a plain device (inference) the CT is deterministic even with p > 0.
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let ct = small()
             .with_p_droppath(0.5)
             .with_p_dropcond(0.5)
@@ -660,7 +660,7 @@ mod tests {
 
     #[test]
     fn equivariant_prenorm_is_identity_at_small_vectors_and_saturates() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let norm = VecPreNorm::new(2, VecPreNormKind::Equivariant, &device);
         let v = Tensor::<3>::from_floats(
             [

@@ -679,7 +679,7 @@ mod tests {
 
     #[test]
     fn parameter_counts_match_the_spec() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         // backbones.md §4.6: EDM-QM9 EGNN (7 inputs, 9 blocks, H = 256) and one block.
         let egnn = EgnnConfig::new().init(&device).unwrap();
         assert_eq!(egnn.num_params(), 5_339_920);
@@ -693,7 +693,7 @@ mod tests {
 
     #[test]
     fn complete_graph_has_every_ordered_pair_per_molecule() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let a = Structure::molecule(
             vec![6, 1, 1],
             vec![[0.0; 3], [1.0, 0.0, 0.0], [0.0, 9.0, 0.0]],
@@ -709,7 +709,7 @@ mod tests {
 
     #[test]
     fn dynamics_output_has_zero_centre_of_mass_and_checks_shapes() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let config = EgnnConfig::new().with_hidden_nf(16).with_n_layers(2);
         let dynamics = EgnnDynamics::new(&config, 3, 0, &device).unwrap();
         let a = Structure::molecule(
@@ -738,7 +738,7 @@ mod tests {
 
     #[test]
     fn unigem_routes_each_system_through_its_trunk() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let config = UniGemConfig::new()
             .with_egnn(EgnnConfig::new().with_hidden_nf(16).with_n_layers(3))
             .with_branch_layers(2);

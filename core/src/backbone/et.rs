@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn parameter_count_matches_the_spec() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         // backbones.md §2.7: ET 256/8/64 with 118 elements, fixed RBF.
         let et = EtConfig::new().init(&device).unwrap();
         assert_eq!(et.num_params(), 6_529_024);
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn invalid_configs_and_inputs_are_errors() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let err = EtConfig::new()
             .with_hidden_channels(30)
             .with_num_heads(8)
@@ -575,7 +575,7 @@ mod tests {
     #[test]
     fn batching_does_not_mix_systems() {
         // Two molecules in one batch give the same features as each alone.
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let et = EtConfig::new()
             .with_hidden_channels(16)
             .with_num_layers(2)

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn summaries_count_and_group_parameters() {
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         let et = BackboneConfig::Et(
             EtConfig::new()
                 .with_hidden_channels(16)

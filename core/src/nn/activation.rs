@@ -21,11 +21,11 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{DType, Device, TensorData};
+    use burn::tensor::{DType, TensorData};
 
     #[test]
     fn matches_the_closed_form_in_f64_and_is_finite_far_out() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let xs: [f64; 8] = [-800.0, -30.0, -1.5, 0.0, 0.3, 2.0, 40.0, 800.0];
         let t = Tensor::<1>::from_data(
             TensorData::new(xs.to_vec(), [xs.len()]),
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences_in_f64() {
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         let xs = vec![-3.0, -0.4, 0.0, 0.7, 2.5];
         let mk =
             |v: Vec<f64>| Tensor::<1>::from_data(TensorData::new(v, [5]), (&device, DType::F64));

@@ -56,11 +56,10 @@ impl CosineCutoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
 
     #[test]
     fn cosine_cutoff_values() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let d = Tensor::<1>::from_floats([0.0, 2.5, 4.999, 5.0, 6.0], &device);
         let out: Vec<f32> = CosineCutoff::new(0.0, 5.0)
             .forward(d)
@@ -76,7 +75,7 @@ mod tests {
 
     #[test]
     fn cosine_cutoff_with_lower_bound() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let d = Tensor::<1>::from_floats([0.5, 1.0, 3.0, 5.0], &device);
         let out: Vec<f32> = CosineCutoff::new(1.0, 5.0)
             .forward(d)

@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn output_is_whitened() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let mut rng = TestRng::new(5);
         let (n, f) = (4, 32);
         let (_, v) = random_v(&mut rng, n, f, &device);
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn rotates_with_the_input() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let mut rng = TestRng::new(6);
         let (n, f) = (3, 8);
         let (v, t) = random_v(&mut rng, n, f, &device);

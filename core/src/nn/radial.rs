@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn trainable_and_fixed_agree() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let d = Tensor::<1>::from_floats([0.0, 0.7, 1.5, 3.2, 4.9, 5.5], &device);
         let fixed = ExpNormalSmearingConfig::new()
             .with_num_rbf(16)

@@ -52,11 +52,10 @@ pub fn scatter_mean<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
 
     #[test]
     fn scatter_sum_accumulates_duplicates() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let values = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], &device);
         let index = Tensor::<1, Int>::from_ints([0, 2, 0], &device);
         let out: Vec<f32> = scatter_sum(values.clone(), index.clone(), 3)

@@ -743,7 +743,6 @@ mod tests {
     use super::*;
     use crate::backbone::EtConfig;
     use crate::nn::params::param_infos;
-    use burn::tensor::Device;
 
     fn tiny() -> DenoiseModelConfig {
         DenoiseModelConfig::new(
@@ -780,7 +779,7 @@ mod tests {
     fn heads_have_scds_parameter_counts() {
         // backbones.md §3: noise head 345,090, scalar head 345,090, embedding head 199,424
         // for F = 256 (backbone 9,173,272; total 10,062,876).
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let cfg = DenoiseModelConfig::new(CtConfig::new().with_et(EtConfig::new()));
         let m = cfg.init(&device).unwrap();
         let count = |infos: Vec<crate::nn::params::ParamInfo>| -> usize {
@@ -795,7 +794,7 @@ mod tests {
 
     #[test]
     fn losses_are_finite_and_reach_every_trained_part() {
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         let model = tiny().init(&device).unwrap();
         let mols = vec![water(), ammonia()];
         let mut norm = NoiseNormalizer::default();
@@ -888,7 +887,7 @@ mod tests {
 
     #[test]
     fn prediction_is_rotation_invariant_and_uses_the_readout() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let model = tiny().init(&device).unwrap().with_training(false);
         let readout = Readout::new().with_std(2.0).with_mean(-5.0);
         let a = model.predict(&[ammonia()], &readout, &device).unwrap()[0];
@@ -903,7 +902,7 @@ mod tests {
 
     #[test]
     fn direct_forces_rotate_with_the_molecule() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let model = tiny()
             .with_force_head(true)
             .init(&device)

@@ -11,7 +11,10 @@ pub use denoise::{
     cell_repeat, coord_loss, finetune_loss, scd_loss,
 };
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
-pub use sampler::{AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Samples, sample};
+pub use sampler::{
+    AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Sampler, SamplerStep, Samples,
+    annotated, sample,
+};
 pub use unigem::{
     NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, predict_property,
     type_features, unigem_loss,

@@ -15,8 +15,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::diffusion::{NoiseSchedule, remove_com};
 use super::unigem::{NODE_NF, NUCLEATION_TIME, QM9_TYPES, SplitMix64, UniGemError};
-use crate::Structure;
 use crate::backbone::{AtomGraph, UniGem};
+use crate::{AtomArray, Label, LabelValue, Structure};
 
 /// QM9 (with H) atom-count histogram used for sampling (metrics.md §1.8): `(n_atoms, count)`.
 pub const QM9_ATOM_COUNTS: [(usize, u64); 26] = [
@@ -235,58 +235,133 @@ fn guidance_grad(
     Ok(g)
 }
 
-/// Draws molecules of the given `sizes` with the ancestral sampler; with `guidance`, steers the
-/// property toward its target (the model must then live on an autodiff device). `every = Some(k)`
-/// records every `k`-th state and the final one.
-///
-/// # Errors
-/// [`UniGemError`] for empty sizes, a guidance target of the wrong length, guidance without an
-/// autodiff device, or network errors.
-#[allow(clippy::too_many_lines)]
-pub fn sample(
-    model: &UniGem,
-    schedule: &NoiseSchedule,
-    sizes: &[usize],
-    guidance: Option<&Guidance>,
-    every: Option<usize>,
-    rng: &mut SplitMix64,
-    device: &Device,
-) -> Result<Samples, UniGemError> {
-    if sizes.is_empty() || sizes.contains(&0) {
-        return Err(UniGemError::Empty);
+/// The ancestral sampler as a state machine, one reverse step per [`Sampler::step`], so that a
+/// caller can show the molecules as they form (the web app's live generation) or stop early.
+/// [`sample`] runs it to the end.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    sizes: Vec<usize>,
+    batch: Vec<usize>,
+    x: Vec<[f64; 3]>,
+    /// Integer time of `x`; `None` once the final step has run.
+    t: Option<usize>,
+    steps: usize,
+    rng: SplitMix64,
+}
+
+/// What one sampler step saw: the state at time `t` before the step, with the type and property
+/// heads' predictions on it (for `t = 0`: the final molecules).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerStep {
+    /// Integer time of the state.
+    pub t: usize,
+    /// Positions of every atom, molecules one after another.
+    pub positions: Vec<[f64; 3]>,
+    /// Predicted element of every atom.
+    pub types: Vec<u8>,
+    /// Normalised predicted property per molecule.
+    pub property: Vec<f64>,
+}
+
+impl SamplerStep {
+    /// The state as molecules (one per size).
+    pub fn molecules(&self, sizes: &[usize]) -> Vec<Structure> {
+        molecules_of(&self.positions, &self.types, sizes)
     }
-    if let Some(g) = guidance {
-        if g.target.len() != sizes.len() {
-            return Err(UniGemError::Length {
-                what: "guidance target",
-                expected: sizes.len(),
-                got: g.target.len(),
-            });
+}
+
+impl Sampler {
+    /// Starts from CoM-free Gaussian noise at `t = T` (the schedule's step count).
+    ///
+    /// # Errors
+    /// [`UniGemError::Empty`] for no molecules or an empty one.
+    pub fn new(
+        schedule: &NoiseSchedule,
+        sizes: &[usize],
+        mut rng: SplitMix64,
+    ) -> Result<Self, UniGemError> {
+        if sizes.is_empty() || sizes.contains(&0) {
+            return Err(UniGemError::Empty);
         }
-        if !device.is_autodiff() {
-            return Err(UniGemError::NeedsAutodiff);
-        }
+        let batch: Vec<usize> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(b, &n)| std::iter::repeat_n(b, n))
+            .collect();
+        let x = rng.com_free_noise(&batch);
+        Ok(Self {
+            sizes: sizes.to_vec(),
+            batch,
+            x,
+            t: Some(schedule.steps()),
+            steps: schedule.steps(),
+            rng,
+        })
     }
-    let plain_device = device.clone().inner();
-    let plain = model.valid();
-    let steps = schedule.steps();
-    let batch: Vec<usize> = sizes
-        .iter()
-        .enumerate()
-        .flat_map(|(b, &n)| std::iter::repeat_n(b, n))
-        .collect();
-    let mut x = rng.com_free_noise(&batch);
-    let mut frames = Vec::new();
-    let record = |t: usize| every.is_some_and(|k| k > 0 && t.is_multiple_of(k));
-    for s in (0..steps).rev() {
-        let t = s + 1;
-        let pred = predict(&plain, &x, sizes, t, steps, &plain_device)?;
-        if record(t) {
-            frames.push(SampleFrame {
-                t,
-                molecules: molecules_of(&x, &pred.types, sizes),
-                property: pred.property.clone(),
-            });
+
+    /// Integer time of the current state, `None` when sampling is finished.
+    pub fn t(&self) -> Option<usize> {
+        self.t
+    }
+
+    /// Molecule sizes.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// One reverse step `t → t−1` (at `t = 0`, the final denoising). With `guidance`, `model`
+    /// must live on an autodiff device; the network itself always runs without autodiff.
+    /// Returns `None` once finished.
+    ///
+    /// # Errors
+    /// Guidance of the wrong length or without an autodiff device; network errors.
+    pub fn step(
+        &mut self,
+        model: &UniGem,
+        schedule: &NoiseSchedule,
+        guidance: Option<&Guidance>,
+        device: &Device,
+    ) -> Result<Option<SamplerStep>, UniGemError> {
+        let Some(t) = self.t else {
+            return Ok(None);
+        };
+        if let Some(g) = guidance {
+            if g.target.len() != self.sizes.len() {
+                return Err(UniGemError::Length {
+                    what: "guidance target",
+                    expected: self.sizes.len(),
+                    got: g.target.len(),
+                });
+            }
+            if !device.is_autodiff() {
+                return Err(UniGemError::NeedsAutodiff);
+            }
+        }
+        let plain_device = device.clone().inner();
+        let plain = model.valid();
+        let (sizes, batch, steps) = (&self.sizes, &self.batch, self.steps);
+        let pred = predict(&plain, &self.x, sizes, t, steps, &plain_device)?;
+        let seen = SamplerStep {
+            t,
+            positions: self.x.clone(),
+            types: pred.types.clone(),
+            property: pred.property.clone(),
+        };
+        let x = &mut self.x;
+        if t == 0 {
+            let (a0, s0) = (schedule.alpha(0), schedule.sigma(0));
+            let noise = self.rng.com_free_noise(batch);
+            for ((xi, e), z) in x.iter_mut().zip(&pred.eps).zip(&noise) {
+                for k in 0..3 {
+                    xi[k] = (xi[k] - s0 * e[k]) / a0 + s0 / a0 * z[k];
+                }
+            }
+            remove_com(x, batch);
+            self.t = None;
+            return Ok(Some(SamplerStep {
+                positions: x.clone(),
+                ..seen
+            }));
         }
         if let Some(g) = guidance
             && t < 100
@@ -298,7 +373,7 @@ pub fn sample(
             let mut v = vec![[0.0; 3]; x.len()];
             for it in 1..=iters {
                 let grad = guidance_grad(
-                    model, &x, &pred.eps, alpha, sigma, &batch, sizes, &g.target, steps, device,
+                    model, x, &pred.eps, alpha, sigma, batch, sizes, &g.target, steps, device,
                 )?;
                 for (i, gi) in grad.iter().enumerate() {
                     for k in 0..3 {
@@ -314,39 +389,101 @@ pub fn sample(
                     }
                 }
             }
-            remove_com(&mut x, &batch);
+            remove_com(x, batch);
         }
-        let tr = schedule.transition(t, s);
-        let noise = rng.com_free_noise(&batch);
+        let tr = schedule.transition(t, t - 1);
+        let noise = self.rng.com_free_noise(batch);
         for ((xi, e), z) in x.iter_mut().zip(&pred.eps).zip(&noise) {
             for k in 0..3 {
                 xi[k] = xi[k] / tr.alpha_ts - tr.eps_coef * e[k] + tr.sigma_step * z[k];
             }
         }
-        remove_com(&mut x, &batch);
+        remove_com(x, batch);
+        self.t = Some(t - 1);
+        Ok(Some(seen))
     }
-    let pred = predict(&plain, &x, sizes, 0, steps, &plain_device)?;
-    let (a0, s0) = (schedule.alpha(0), schedule.sigma(0));
-    let noise = rng.com_free_noise(&batch);
-    for ((xi, e), z) in x.iter_mut().zip(&pred.eps).zip(&noise) {
-        for k in 0..3 {
-            xi[k] = (xi[k] - s0 * e[k]) / a0 + s0 / a0 * z[k];
+}
+
+/// A generated molecule labelled for trajectories: per-atom `pred_species` (the type head's
+/// elements), `pred_<property>` (in the property's units) and the sampling time `t`.
+pub fn annotated(molecule: &Structure, property: &str, value: f64, t: usize) -> Structure {
+    let mut s = molecule.clone();
+    let species = s
+        .numbers
+        .iter()
+        .map(|&z| crate::elements::symbol(z).to_string())
+        .collect();
+    s.atom_arrays.insert(
+        "pred_species".into(),
+        AtomArray::Text {
+            width: 1,
+            values: species,
+        },
+    );
+    s.labels.insert(
+        format!("pred_{property}"),
+        Label {
+            value: LabelValue::Float(value),
+            unit: None,
+        },
+    );
+    s.labels.insert(
+        "t".into(),
+        Label {
+            value: LabelValue::Int(i64::try_from(t).unwrap_or(i64::MAX)),
+            unit: None,
+        },
+    );
+    s
+}
+
+/// Draws molecules of the given `sizes` with the ancestral sampler; with `guidance`, steers the
+/// property toward its target (the model must then live on an autodiff device). `every = Some(k)`
+/// records every `k`-th state and the final one.
+///
+/// # Errors
+/// [`UniGemError`] for empty sizes, a guidance target of the wrong length, guidance without an
+/// autodiff device, or network errors.
+pub fn sample(
+    model: &UniGem,
+    schedule: &NoiseSchedule,
+    sizes: &[usize],
+    guidance: Option<&Guidance>,
+    every: Option<usize>,
+    rng: &mut SplitMix64,
+    device: &Device,
+) -> Result<Samples, UniGemError> {
+    let mut sampler = Sampler::new(schedule, sizes, rng.clone())?;
+    let record = |t: usize| every.is_some_and(|k| k > 0 && t.is_multiple_of(k));
+    let mut frames = Vec::new();
+    loop {
+        let Some(step) = sampler.step(model, schedule, guidance, device)? else {
+            return Err(UniGemError::Empty);
+        };
+        if sampler.t().is_none() {
+            *rng = sampler.rng;
+            let molecules = step.molecules(sizes);
+            if every.is_some_and(|k| k > 0) {
+                frames.push(SampleFrame {
+                    t: 0,
+                    molecules: molecules.clone(),
+                    property: step.property.clone(),
+                });
+            }
+            return Ok(Samples {
+                molecules,
+                property: step.property,
+                frames,
+            });
+        }
+        if record(step.t) {
+            frames.push(SampleFrame {
+                t: step.t,
+                molecules: step.molecules(sizes),
+                property: step.property,
+            });
         }
     }
-    remove_com(&mut x, &batch);
-    let molecules = molecules_of(&x, &pred.types, sizes);
-    if every.is_some_and(|k| k > 0) {
-        frames.push(SampleFrame {
-            t: 0,
-            molecules: molecules.clone(),
-            property: pred.property.clone(),
-        });
-    }
-    Ok(Samples {
-        molecules,
-        property: pred.property,
-        frames,
-    })
 }
 
 #[cfg(test)]
@@ -379,7 +516,7 @@ mod tests {
 
     #[test]
     fn sampler_gives_requested_sizes_frames_and_is_deterministic() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let model = tiny(&device);
         let schedule = NoiseSchedule::polynomial2(20);
         let run = |seed| {
@@ -415,7 +552,7 @@ mod tests {
         let _serial = crate::objective::AUTODIFF_TESTS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         // Some random initialisations of this 16-wide model give an exactly zero position
         // gradient of the property (not yet understood); a fixed seed keeps the check stable.
         device.seed(3);
@@ -438,7 +575,7 @@ mod tests {
         let t = 50;
         let (alpha, sigma) = (schedule.alpha(t), schedule.sigma(t));
         let target = vec![3.0, -3.0, 3.0, -3.0];
-        let plain = Device::default();
+        let plain = crate::testing::cpu_device();
         let objective = |x: &[[f64; 3]]| {
             let mut x0: Vec<[f64; 3]> = x
                 .iter()
@@ -491,7 +628,7 @@ mod tests {
             ),
             Err(UniGemError::Length { .. })
         ));
-        let plain = Device::default();
+        let plain = crate::testing::cpu_device();
         let ok = Guidance {
             target: vec![0.0; 4],
         };

@@ -247,7 +247,7 @@ mod tests {
     use super::*;
     use crate::backbone::{EgnnConfig, UniGemConfig};
     use burn::module::{Module, ModuleMapper, Param};
-    use burn::tensor::{Device, Gradients};
+    use burn::tensor::Gradients;
 
     /// QM9 molecules 1–3 (methane, ammonia, water) from `qm9_part1_first20.csv`, with their
     /// HOMO (Ha) as the property.
@@ -358,7 +358,7 @@ mod tests {
         let _serial = crate::objective::AUTODIFF_TESTS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         device.seed(42);
         let config = UniGemConfig::new()
             .with_egnn(EgnnConfig::new().with_hidden_nf(16).with_n_layers(2))

@@ -6,7 +6,7 @@ pub mod optim;
 pub mod schedule;
 
 pub use optim::{
-    AdamW, AdamWState, Ema, FlatParamsError, clip_factor, decay_mask, flatten, global_norm,
-    gradients, load_le_bytes, param_sizes, to_le_bytes, unflatten, unflatten_concat,
+    AdamW, AdamWState, Ema, FlatParamsError, clip_factor, copy_params, decay_mask, flatten,
+    global_norm, gradients, load_le_bytes, param_sizes, to_le_bytes, unflatten, unflatten_concat,
 };
 pub use schedule::{AdaptiveClip, NoiseNormalizer, WarmupCosine};

@@ -195,6 +195,19 @@ pub fn unflatten<M: Module>(module: M, values: &[Vec<f32>]) -> Result<M, FlatPar
     Ok(module)
 }
 
+/// The parameter values of `source` copied into `target`, a module of the same architecture
+/// (typically built on another device): weights move between backends through the host,
+/// bit for bit, and `target` keeps its own leaves (so gradients reach them). burn's
+/// `Module::to_device` is not a substitute: on an autodiff device it records a differentiable
+/// copy (the new parameters are not leaves), and parameters not yet materialised are
+/// initialised afresh on the new device.
+///
+/// # Errors
+/// [`FlatParamsError`] when the architectures differ.
+pub fn copy_params<M: Module>(source: &M, target: M) -> Result<M, FlatParamsError> {
+    unflatten(target, &flatten(source))
+}
+
 /// The gradient of every float parameter of `module` (visiting order); `None` for parameters
 /// without one.
 pub fn gradients<M: Module>(module: &M, grads: &Gradients) -> Vec<Option<Vec<f32>>> {
@@ -387,7 +400,6 @@ impl Ema {
 mod tests {
     use super::*;
     use burn::nn::{Linear, LinearConfig};
-    use burn::tensor::Device;
 
     #[test]
     fn adamw_matches_the_closed_form_first_step() {
@@ -451,7 +463,7 @@ mod tests {
 
     #[test]
     fn flatten_unflatten_round_trip_keeps_trainability() {
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         let lin: Linear = LinearConfig::new(3, 2).init(&device);
         let flat = flatten(&lin);
         assert_eq!(flat.iter().map(Vec::len).sum::<usize>(), 8);
@@ -476,7 +488,7 @@ mod tests {
 
     #[test]
     fn le_bytes_round_trip_and_size_errors() {
-        let device = Device::default();
+        let device = crate::testing::cpu_device();
         let lin: Linear = LinearConfig::new(3, 2).init(&device);
         assert_eq!(param_sizes(&lin), vec![6, 2]);
         let bytes = to_le_bytes(&flatten(&lin));
@@ -499,7 +511,7 @@ mod tests {
 
     #[test]
     fn gradients_reach_the_host() {
-        let device = Device::default().autodiff();
+        let device = crate::testing::cpu_device().autodiff();
         let lin: Linear = LinearConfig::new(2, 1).init(&device);
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0], [1, 2]), &device);
         let loss = lin.forward(x).sum();

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use nucleate_core::Structure;
 
+use crate::backend::Compute;
 use crate::learn::{self, RunOptions, RunSummary};
 use crate::run_config::ObjectiveKind;
 
@@ -28,9 +29,10 @@ pub struct RunArgs {
     /// Discard an existing checkpoint and metrics in the run directory.
     #[arg(long)]
     fresh: bool,
-    /// Compute device: `cpu` (burn's ndarray backend; the only one built into this binary).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Compute backend: `cpu` (burn's ndarray), `wgpu` (Vulkan/Metal/DX12; default feature)
+    /// or `cuda` (with the `cuda` feature).
+    #[arg(long, value_enum, default_value_t = Compute::Cpu)]
+    device: Compute,
     /// Print the run summary as JSON.
     #[arg(long)]
     json: bool,
@@ -41,13 +43,6 @@ fn command_line() -> String {
 }
 
 fn run(args: &RunArgs, accept: &'static [ObjectiveKind]) -> anyhow::Result<()> {
-    if args.device != "cpu" {
-        bail!(
-            "--device {}: this build trains on the CPU backend only (burn ndarray); the wgpu \
-             and CUDA backends are not compiled in",
-            args.device
-        );
-    }
     let summary = learn::run(&RunOptions {
         config: args.config.clone(),
         overrides: args.overrides.clone(),
@@ -56,6 +51,7 @@ fn run(args: &RunArgs, accept: &'static [ObjectiveKind]) -> anyhow::Result<()> {
         fresh: args.fresh,
         accept,
         command: command_line(),
+        compute: args.device,
     })?;
     print_summary(&summary, args.json, &args.run)
 }
@@ -131,6 +127,9 @@ pub struct EvaluateArgs {
     /// Print JSON: `{"target", "unit", "n", "mae", "rmse", "model"}`.
     #[arg(long)]
     json: bool,
+    /// Compute backend: `cpu`, `wgpu` or `cuda` (see `pretrain --help`).
+    #[arg(long, value_enum, default_value_t = Compute::Cpu)]
+    device: Compute,
 }
 
 fn run_test_structures(run: &std::path::Path) -> anyhow::Result<Vec<Structure>> {
@@ -159,7 +158,7 @@ fn run_test_structures(run: &std::path::Path) -> anyhow::Result<Vec<Structure>> 
 /// Unreadable model or data, structures without the model's target label.
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let model_dir = model_dir(&args.model);
-    let device = crate::backend::inference_device();
+    let device = args.device.device()?;
     let (model, meta) = learn::load_predictor(&model_dir, &device)?;
     let target = meta.target.clone().with_context(|| {
         format!(
@@ -226,6 +225,9 @@ pub struct PredictArgs {
     /// Print one JSON array: `{"path", "index", "n_atoms", "<target>", "unit"}` per structure.
     #[arg(long)]
     json: bool,
+    /// Compute backend: `cpu`, `wgpu` or `cuda` (see `pretrain --help`).
+    #[arg(long, value_enum, default_value_t = Compute::Cpu)]
+    device: Compute,
 }
 
 /// Runs `nucleate predict`.
@@ -235,7 +237,7 @@ pub struct PredictArgs {
 /// exit code says whether all succeeded).
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let model_dir = model_dir(&args.model);
-    let device = crate::backend::inference_device();
+    let device = args.device.device()?;
     let (model, meta) = learn::load_predictor(&model_dir, &device)?;
     let target = meta.target.clone().with_context(|| {
         format!(

@@ -39,8 +39,8 @@ use nucleate_core::objective::{
 };
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::train::{
-    AdamW, AdamWState, Ema, NoiseNormalizer, WarmupCosine, clip_factor, decay_mask, flatten,
-    global_norm, gradients, load_le_bytes, param_sizes, to_le_bytes, unflatten,
+    AdamW, AdamWState, Ema, NoiseNormalizer, WarmupCosine, clip_factor, copy_params, decay_mask,
+    flatten, global_norm, gradients, load_le_bytes, param_sizes, to_le_bytes, unflatten,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -366,6 +366,8 @@ pub struct RunOptions {
     pub accept: &'static [ObjectiveKind],
     /// The command line, for `run.json`.
     pub command: String,
+    /// The backend to train on.
+    pub compute: crate::backend::Compute,
 }
 
 /// The figures of a finished (or budget-stopped) run.
@@ -664,6 +666,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         "structures": structures.len(),
         "splits": {"train": splits.train.len(), "val": splits.val.len(), "test": splits.test.len()},
         "command": opts.command,
+        "device": opts.compute,
         "nucleate": env!("CARGO_PKG_VERSION"),
     });
     write_atomic(
@@ -671,7 +674,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         &serde_json::to_vec_pretty(&run_info)?,
     )?;
 
-    let device = crate::backend::model_device();
+    let device = opts.compute.train_device()?;
+    ::log::info!("training on {} ({:?})", opts.compute, device);
     let (targets, unit, readout, target_name) = match &cfg.objective {
         Objective::Finetune {
             target,
@@ -711,14 +715,19 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         device: &device,
     };
 
-    // The initial weights come from burn's generator: seed it so a run is reproducible.
+    // The initial weights come from burn's CPU generator whatever the device, seeded, so that
+    // a run is reproducible and starts from the same weights on every backend.
+    let init_device = crate::backend::model_device();
+    init_device.seed(mix(cfg.train.seed, u64::MAX));
     device.seed(mix(cfg.train.seed, u64::MAX));
     let force_head =
         matches!(cfg.objective, Objective::Finetune { force_weight, .. } if force_weight > 0.0);
-    let mut model = DenoiseModelConfig::new(cfg.model.clone())
-        .with_force_head(force_head)
-        .init(&device)?
-        .with_training(true);
+    let model_config = DenoiseModelConfig::new(cfg.model.clone()).with_force_head(force_head);
+    let mut model = copy_params(
+        &model_config.init(&init_device)?,
+        model_config.init(&device)?,
+    )?
+    .with_training(true);
     let mut normalizer = NoiseNormalizer::default();
     if let (Some(init), None) = (&opts.init, &resume) {
         let (_, _, meta) = load_model(init, &device)?;
