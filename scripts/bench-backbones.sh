@@ -2,17 +2,22 @@
 # Backbone throughput: nucleate's ET and CT (burn CPU backend) and TorchMD-Net's ET (PyTorch CPU)
 # on the same real QM9 molecules, forward and forward+backward, with ratios.
 #
-#   scripts/bench-backbones.sh [--batches 32,128] [--repeats 2] [--threads 1]
+#   scripts/bench-backbones.sh [--device cpu|wgpu|cuda] [--batches 32,128] [--repeats 2] [--threads 1]
+#
+# Ours runs in the dev profile, whose dependencies and crates are built at opt-level 2 (the
+# build CI already has, wgpu included); `--device wgpu` measures burn's wgpu backend (a GPU, or
+# lavapipe without one), `--device cuda` needs `--features cuda` (set CARGO_FEATURES=cuda).
 #
 # Molecules: tests/data/datasets/qm9_stride650.extxyz.gz (every 650th QM9 molecule).
 # PyTorch side: $PYTHON (default /tmp/tmdvenv/bin/python) with torch, torchmd-net 3.1.0 and ase,
 # installed as in tests/fixtures/torchmdnet/README.md when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BATCHES=32,128 REPEATS=2 THREADS=1
+BATCHES=32,128 REPEATS=2 THREADS=1 DEVICE=cpu
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --batches) BATCHES="$2"; shift 2 ;;
+    --device) DEVICE="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -30,8 +35,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 zcat tests/data/datasets/qm9_stride650.extxyz.gz > "$work/qm9.extxyz"
 export OMP_NUM_THREADS=$THREADS RAYON_NUM_THREADS=$THREADS
-cargo run --release -q -p nucleate-core --example backbone_bench -- "$work/qm9.extxyz" \
-  --batches "$BATCHES" --repeats "$REPEATS" --json "$work/ours.json"
+cargo run -q -p nucleate ${CARGO_FEATURES:+--features "$CARGO_FEATURES"} --example backbone_bench -- \
+  "$work/qm9.extxyz" --device "$DEVICE" --batches "$BATCHES" --repeats "$REPEATS" --json "$work/ours.json"
 echo
-"$PYTHON" core/examples/backbone_bench.py "$work/qm9.extxyz" "$work/ours.json" \
+"$PYTHON" native/examples/backbone_bench.py "$work/qm9.extxyz" "$work/ours.json" \
   --batches "$BATCHES" --repeats "$REPEATS" --threads "$THREADS" 2>&1 | grep -v -i -e warn -e "load on device"

@@ -451,9 +451,18 @@ fn finetune_energies_and_forces_with_a_force_head() {
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(r.join("model/meta.json")).unwrap()).unwrap();
     assert_eq!(meta["force_head"], true);
-    // The saved model (with its force head) loads again for evaluation.
+    // The saved model (with its force head) loads again for evaluation and reproduces the
+    // run's test errors, forces included.
     let (ok, out, err) = run(bin().args(["evaluate", "--json"]).arg(&r));
     assert!(ok, "{out}\n{err}");
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for (ours, run) in [("mae", "test_mae"), ("force_mae", "test_force_mae")] {
+        let (a, b) = (e[ours].as_f64().unwrap(), s[run].as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+            "{ours} {a} vs {run} {b}"
+        );
+    }
     // QM9 molecules carry no forces.
     let qm9 = config(
         &dir,
@@ -473,8 +482,8 @@ fn finetune_energies_and_forces_with_a_force_head() {
 
 /// SCD pretraining on burn's wgpu backend (lavapipe without a GPU) follows the CPU run's loss
 /// curve: the same initial weights (drawn on the CPU), batches and noise; drop-path and condition
-/// dropout off, since they draw on the device's own generator. The model it exports evaluates on
-/// the CPU.
+/// dropout off, since they draw on the device's own generator. Without the `cuda` feature,
+/// `--device cuda` is refused with the feature to build.
 #[cfg(feature = "wgpu")]
 #[test]
 fn training_on_wgpu_follows_the_cpu_loss_curve() {

@@ -142,3 +142,65 @@ fn train_reports_held_out_mae_and_resumes_exactly() {
         "3 + 3 resumed steps give the weights of 6 uninterrupted steps"
     );
 }
+
+/// `--split edm` on the whole of QM9 (../shared/data): EDM's 100,000 / 17,748 / 13,083 split,
+/// seeded and saved, training on its train part and reporting the property MAE on its test part;
+/// on too small a dataset the preset is a clear error.
+#[test]
+fn edm_split_trains_on_100k_and_reports_on_the_test_set() {
+    let dir = tmp("edm");
+    let qm9: Vec<_> = (1..=3)
+        .map(|k| repo(&format!("../shared/data/qm9/qm9_part{k}.csv.gz")))
+        .collect();
+    if !qm9.iter().all(|p| p.exists()) {
+        panic!("QM9 not found at {}", qm9[0].display());
+    }
+    let model = dir.join("model");
+    let (ok, out, err) = run(bin()
+        .args(["train", "unigem", "--config"])
+        .arg(repo("configs/unigem-qm9-tiny.toml"))
+        .arg("--data")
+        .args(&qm9)
+        .args(["--split", "edm", "--steps", "2", "--batch", "4", "-o"])
+        .arg(&model));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("on 100000 molecules"), "{out}");
+    assert!(out.contains("on 13083 held-out molecules"), "{out}");
+    let split: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("split.json")).expect("split.json"))
+            .expect("JSON");
+    let part = |k: &str| -> Vec<u64> {
+        split[k]
+            .as_array()
+            .expect(k)
+            .iter()
+            .map(|v| v.as_u64().expect("index"))
+            .collect()
+    };
+    let (train, val, test) = (part("train"), part("val"), part("test"));
+    assert_eq!(
+        (train.len(), val.len(), test.len()),
+        (100_000, 17_748, 13_083)
+    );
+    let mut all: Vec<u64> = train.iter().chain(&val).chain(&test).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 130_831);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("meta.json")).expect("meta")).unwrap();
+    assert_eq!(meta["holdout"], 13_083);
+    assert!(meta["property_mae"].as_f64().expect("MAE") > 0.0);
+
+    let (ok, _, err) = run(bin()
+        .args(["train", "unigem", "--config"])
+        .arg(repo("configs/unigem-qm9-tiny.toml"))
+        .arg("--data")
+        .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
+        .args(["--split", "edm", "--steps", "1", "-o"])
+        .arg(dir.join("small")));
+    assert!(
+        !ok && err.contains("the edm preset needs at least"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -548,6 +548,35 @@ mod tests {
     }
 
     #[test]
+    fn stepping_reproduces_sample_and_stops_after_t_zero() {
+        let device = crate::testing::cpu_device();
+        let model = tiny(&device);
+        let schedule = NoiseSchedule::polynomial2(30);
+        let mut rng = SplitMix64::new(9);
+        let whole = sample(&model, &schedule, &[5, 3], None, None, &mut rng, &device).unwrap();
+        let mut sampler = Sampler::new(&schedule, &[5, 3], SplitMix64::new(9)).unwrap();
+        let mut times = Vec::new();
+        let mut last = None;
+        while let Some(step) = sampler.step(&model, &schedule, None, &device).unwrap() {
+            times.push(step.t);
+            last = Some(step);
+        }
+        assert_eq!(times, (0..=30).rev().collect::<Vec<_>>());
+        assert_eq!(sampler.t(), None);
+        assert!(
+            sampler
+                .step(&model, &schedule, None, &device)
+                .unwrap()
+                .is_none()
+        );
+        let last = last.unwrap();
+        assert_eq!(last.molecules(sampler.sizes()), whole.molecules);
+        assert_eq!(last.property, whole.property);
+        assert!(Sampler::new(&schedule, &[], SplitMix64::new(1)).is_err());
+        assert!(Sampler::new(&schedule, &[3, 0], SplitMix64::new(1)).is_err());
+    }
+
+    #[test]
     fn guidance_moves_the_property_toward_the_target_and_checks_inputs() {
         let _serial = crate::objective::AUTODIFF_TESTS
             .lock()

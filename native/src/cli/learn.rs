@@ -124,7 +124,8 @@ pub struct EvaluateArgs {
     /// Labelled structure files to evaluate on instead of the run's test split.
     #[arg(long, num_args = 1..)]
     data: Vec<PathBuf>,
-    /// Print JSON: `{"target", "unit", "n", "mae", "rmse", "model"}`.
+    /// Print JSON: `{"target", "unit", "n", "mae", "rmse", "force_mae", "model"}` (`force_mae`
+    /// per Cartesian component, for models with a force head on data with forces; else null).
     #[arg(long)]
     json: bool,
     /// Compute backend: `cpu`, `wgpu` or `cuda` (see `pretrain --help`).
@@ -183,14 +184,32 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let readout = meta.readout();
     let mut abs = 0.0;
     let mut sq = 0.0;
+    let (mut force_abs, mut force_n) = (0.0, 0usize);
     for (chunk, ys) in structures.chunks(64).zip(y.chunks(64)) {
         let pred = model.predict(chunk, &readout, &device)?;
         for (p, t) in pred.iter().zip(ys) {
             abs += (p - t).abs();
             sq += (p - t).powi(2);
         }
+        // Models with a force head: per-component force MAE where the data carry forces.
+        if let Some(f) = model.predict_forces(chunk, &readout, &device)? {
+            let mut at = 0;
+            for s in chunk {
+                let n = 3 * s.n_atoms();
+                if let Some(nucleate_core::AtomArray::Float { width: 3, values }) =
+                    s.atom_arrays.get("forces")
+                {
+                    for (p, t) in f[at..at + n].iter().zip(values) {
+                        force_abs += (p - t).abs();
+                        force_n += 1;
+                    }
+                }
+                at += n;
+            }
+        }
     }
     let n = structures.len() as f64;
+    let force_mae = (force_n > 0).then(|| force_abs / force_n as f64);
     let out = serde_json::json!({
         "model": model_dir,
         "target": target,
@@ -198,6 +217,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
         "n": structures.len(),
         "mae": abs / n,
         "rmse": (sq / n).sqrt(),
+        "force_mae": force_mae,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -207,8 +227,14 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
             abs / n,
             (sq / n).sqrt(),
             structures.len(),
-            u = meta.unit.unwrap_or_default()
+            u = meta.unit.clone().unwrap_or_default()
         );
+        if let Some(v) = force_mae {
+            println!(
+                "forces: MAE {v:.5} {}/Å per component",
+                meta.unit.unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }

@@ -203,6 +203,28 @@ pub enum Predictor {
 }
 
 impl Predictor {
+    /// Per-atom forces (atoms of all structures in order, Cartesian components flattened) from
+    /// a model with a direct force head; `None` for models without one.
+    ///
+    /// # Errors
+    /// Graph or network errors.
+    pub fn predict_forces(
+        &self,
+        structures: &[Structure],
+        readout: &Readout,
+        device: &burn::tensor::Device,
+    ) -> anyhow::Result<Option<Vec<f64>>> {
+        match self {
+            Self::Ct(m) if m.force_head.is_some() => Ok(Some(
+                m.predict_forces(structures, readout, device)?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
+            _ => Ok(None),
+        }
+    }
+
     /// The property of each structure through `readout`.
     ///
     /// # Errors

@@ -1,9 +1,12 @@
 //! Backbone throughput: forward and forward+backward molecules/s of ET and CT on real QM9
-//! molecules, on burn's CPU backend of the dev build (see scripts/bench-backbones.sh, which runs
-//! TorchMD-Net's ET on the same molecules beside it and prints the ratios).
+//! molecules, on burn's CPU backend or its wgpu/CUDA backends (see scripts/bench-backbones.sh,
+//! which runs TorchMD-Net's ET on the same molecules beside it and prints the ratios). GPU
+//! timings wait for the device (`Device::sync`) before the clock stops; the first batch of each
+//! configuration is a warm-up (kernel compilation, autotuning) and is not counted.
 //!
-//! Usage: cargo run --release -p nucleate-core --example backbone_bench -- MOLECULES.extxyz
-//!        [--batches 32,128] [--repeats 3] [--json OUT.json]
+//! Usage: cargo run -p nucleate --example backbone_bench -- MOLECULES.extxyz
+//!        [--device cpu|wgpu|cuda] [--batches 32,128] [--repeats 3] [--only F/L/H]
+//!        [--json OUT.json]
 
 use std::time::Instant;
 
@@ -29,6 +32,21 @@ fn batch_of(molecules: &[Structure], start: usize, size: usize) -> Vec<Structure
         .collect()
 }
 
+/// burn's device for `--device`.
+fn device(name: &str) -> Result<Device, String> {
+    match name {
+        #[allow(deprecated)] // burn 0.22 prefers flex; ndarray is the CPU backend we use.
+        "cpu" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0usize)),
+        other => Err(format!(
+            "--device {other}: not built in (cpu, or wgpu/cuda with their features)"
+        )),
+    }
+}
+
 /// Seconds per batch (best of `repeats`) for forward, and for forward+backward.
 fn time_model(
     kind: Kind,
@@ -36,9 +54,10 @@ fn time_model(
     molecules: &[Structure],
     batch: usize,
     repeats: usize,
+    base: &Device,
 ) -> (f64, f64, usize) {
-    let plain = Device::default();
-    let grad = Device::default().autodiff();
+    let plain = base.clone();
+    let grad = base.clone().autodiff();
     let options = et.graph_options();
     let batches: Vec<Vec<Structure>> = (0..repeats)
         .map(|r| batch_of(molecules, r * batch, batch))
@@ -68,6 +87,7 @@ fn time_model(
             if backward {
                 let grads = loss.backward();
                 drop(grads);
+                device.sync().expect("device sync");
             } else {
                 let _ = loss.into_scalar::<f32>();
             }
@@ -97,6 +117,14 @@ fn main() {
     };
     let batches = flag("--batches").map_or(vec![32, 128], |s| parse_list(&s));
     let repeats: usize = flag("--repeats").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let device_name = flag("--device").unwrap_or_else(|| "cpu".into());
+    let base = match device(&device_name) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -112,15 +140,21 @@ fn main() {
         }
     };
     println!(
-        "nucleate backbone bench: {} QM9 molecules, burn CPU backend (ndarray), f32, best of {repeats} batches after 1 warm-up",
-        molecules.len()
+        "nucleate backbone bench: {} QM9 molecules, burn {} backend ({base:?}), f32, best of {repeats} batches after 1 warm-up",
+        molecules.len(),
+        device_name
     );
     println!(
         "{:<4} {:>12} {:>6} {:>7} {:>14} {:>18}",
         "model", "F/L/H", "batch", "edges", "fwd mol/s", "fwd+bwd mol/s"
     );
     let mut json = Vec::new();
+    // `--only 128/6/8` restricts the run to one size (e.g. under a profiler).
+    let only = flag("--only");
     for (f, l, h) in [(256usize, 8usize, 8usize), (128, 6, 8)] {
+        if only.as_ref().is_some_and(|o| *o != format!("{f}/{l}/{h}")) {
+            continue;
+        }
         let et = EtConfig::new()
             .with_hidden_channels(f)
             .with_num_layers(l)
@@ -128,14 +162,14 @@ fn main() {
             .with_num_rbf(if f == 256 { 64 } else { 32 });
         for (kind, name) in [(Kind::Et, "ET"), (Kind::Ct, "CT")] {
             for &b in &batches {
-                let (fwd, fb, edges) = time_model(kind, &et, &molecules, b, repeats + 1);
+                let (fwd, fb, edges) = time_model(kind, &et, &molecules, b, repeats + 1, &base);
                 let (a, c) = (b as f64 / fwd, b as f64 / fb);
                 println!(
                     "{name:<4} {:>12} {b:>6} {edges:>7} {a:>14.1} {c:>18.1}",
                     format!("{f}/{l}/{h}")
                 );
                 json.push(format!(
-                    "{{\"model\":\"{name}\",\"F\":{f},\"L\":{l},\"H\":{h},\"batch\":{b},\"fwd_mol_s\":{a:.3},\"fwd_bwd_mol_s\":{c:.3}}}"
+                    "{{\"device\":\"{device_name}\",\"model\":\"{name}\",\"F\":{f},\"L\":{l},\"H\":{h},\"batch\":{b},\"fwd_mol_s\":{a:.3},\"fwd_bwd_mol_s\":{c:.3}}}"
                 ));
             }
         }
