@@ -4,9 +4,10 @@
 #
 #   scripts/bench-backbones.sh [--device cpu|wgpu|cuda] [--batches 32,128] [--repeats 2] [--threads 1]
 #
-# Ours runs in the dev profile, whose dependencies and crates are built at opt-level 2 (the
-# build CI already has, wgpu included); `--device wgpu` measures burn's wgpu backend (a GPU, or
-# lavapipe without one), `--device cuda` needs `--features cuda` (set CARGO_FEATURES=cuda).
+# Ours runs in the release profile (the dev profile keeps ndarray's debug assertions, which cost
+# ~3x on the CPU backend); the first run compiles burn with wgpu in release (many minutes on 2
+# cores). `--device wgpu` measures burn's wgpu backend (a GPU, or lavapipe without one),
+# `--device cuda` needs `--features cuda` (set CARGO_FEATURES=cuda).
 #
 # Molecules: tests/data/datasets/qm9_stride650.extxyz.gz (every 650th QM9 molecule).
 # PyTorch side: $PYTHON (default /tmp/tmdvenv/bin/python) with torch, torchmd-net 3.1.0 and ase,
@@ -35,7 +36,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 zcat tests/data/datasets/qm9_stride650.extxyz.gz > "$work/qm9.extxyz"
 export OMP_NUM_THREADS=$THREADS RAYON_NUM_THREADS=$THREADS
-cargo run -q -p nucleate ${CARGO_FEATURES:+--features "$CARGO_FEATURES"} --example backbone_bench -- \
+cargo run --release -q -p nucleate ${CARGO_FEATURES:+--features "$CARGO_FEATURES"} --example backbone_bench -- \
   "$work/qm9.extxyz" --device "$DEVICE" --batches "$BATCHES" --repeats "$REPEATS" --json "$work/ours.json"
 echo
 "$PYTHON" native/examples/backbone_bench.py "$work/qm9.extxyz" "$work/ours.json" \

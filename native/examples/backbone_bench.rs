@@ -4,7 +4,7 @@
 //! timings wait for the device (`Device::sync`) before the clock stops; the first batch of each
 //! configuration is a warm-up (kernel compilation, autotuning) and is not counted.
 //!
-//! Usage: cargo run -p nucleate --example backbone_bench -- MOLECULES.extxyz
+//! Usage: cargo run --release -p nucleate --example backbone_bench -- MOLECULES.extxyz
 //!        [--device cpu|wgpu|cuda] [--batches 32,128] [--repeats 3] [--only F/L/H]
 //!        [--json OUT.json]
 
