@@ -213,8 +213,10 @@ let genInfo = null;
 let genFrames = 0;
 let genTicks = 0;
 let genTimer = null;
+let genActive = false; // frames arriving after Stop (already in flight) are dropped
 
 function genFinished() {
+  genActive = false;
   clearInterval(genTimer);
   ui.genRun.disabled = false;
   ui.genStop.disabled = true;
@@ -233,6 +235,7 @@ function onWorkerMessage(e) {
   } else if (m.type === 'started') {
     ui.genStatus.textContent = `${m.atoms} atoms: sampling…`;
   } else if (m.type === 'frame' || m.type === 'done') {
+    if (!genActive) return;
     stop();
     showInfo(wasm.append_frames('generated.extxyz', new TextEncoder().encode(m.xyz), genFrames === 0));
     genFrames += 1;
@@ -271,6 +274,8 @@ function startGenerator() {
     ui.genResult.textContent = '';
     ui.genRun.disabled = true;
     ui.genStop.disabled = false;
+    genActive = true;
+    delete document.body.dataset.genStopped;
     genTimer = setInterval(() => { genTicks += 1; }, 50);
     worker.postMessage({
       type: 'generate', atoms: Number(ui.genAtoms.value), seed: Math.max(0, Math.floor(Number(ui.genSeed.value) || 0)),
@@ -280,6 +285,7 @@ function startGenerator() {
   ui.genStop.addEventListener('click', () => {
     worker.postMessage({ type: 'cancel' });
     ui.genStatus.textContent += ' · stopped';
+    document.body.dataset.genStopped = String(genFrames);
     genFinished();
   });
 }

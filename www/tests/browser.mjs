@@ -212,6 +212,22 @@ async function generationChecks(page, mode, problems) {
   if (frameInfo.frames !== 51 || frameInfo.atoms !== 12) problems.push(`viewer holds ${frameInfo.frames} frames of ${frameInfo.atoms} atoms`);
   const text = await page.textContent('#gen-result');
   if (!/predicted homo/.test(text) || !/stable/.test(text)) problems.push(`result line reads ${JSON.stringify(text)}`);
+  // Stop: a run with a frame every 5 steps is stopped after a few frames; nothing more arrives,
+  // the viewer keeps the frames so far, and Generate is enabled again.
+  await page.selectOption('#gen-every', '5');
+  await page.click('#gen-run');
+  await page.waitForFunction(() => Number(document.body.dataset.genFrames ?? 0) >= 5, null, { timeout: 60_000 });
+  await page.click('#gen-stop');
+  const stoppedAt = Number(await page.evaluate(() => document.body.dataset.genStopped));
+  await page.waitForTimeout(1500);
+  const after = await page.evaluate(() => ({
+    frames: Number(document.body.dataset.genFrames), done: Boolean(document.body.dataset.generated),
+    enabled: !document.getElementById('gen-run').disabled, viewer: JSON.parse(document.body.dataset.frame).frames,
+  }));
+  if (!(stoppedAt >= 5) || after.frames !== stoppedAt || after.done || !after.enabled || after.viewer !== stoppedAt) {
+    problems.push(`Stop did not stop cleanly: stopped at ${stoppedAt}, then ${JSON.stringify(after)}`);
+  }
+  out.stoppedAt = stoppedAt;
   const again = await run();
   if (again && (again.formula !== g.formula || again.property !== g.property)) {
     problems.push(`same seed, different molecule: ${g.formula} ${g.property} vs ${again.formula} ${again.property}`);
