@@ -270,6 +270,7 @@ function startGenerator() {
   ui.genRun.addEventListener('click', () => {
     genFrames = 0;
     genTicks = 0;
+    document.body.dataset.genFrames = '0';
     delete document.body.dataset.generated;
     ui.genResult.textContent = '';
     ui.genRun.disabled = true;
