@@ -33,3 +33,19 @@ pub fn run(cmd: &mut Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The team's shared data directory (full QM9 and friends, too large to commit):
+/// `$NUCLEATE_SHARED_DATA`, else `../shared/data` beside the repository, else
+/// `/work/shared/data` (where the CI machine keeps it). `None` when none exists; tests that
+/// need the whole dataset then say so and return, the committed slices cover the rest.
+pub fn shared_data() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("NUCLEATE_SHARED_DATA").map(PathBuf::from),
+        Some(repo("../shared/data")),
+        Some(PathBuf::from("/work/shared/data")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("qm9").is_dir())
+}
