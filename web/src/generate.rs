@@ -6,7 +6,7 @@
 
 use burn::tensor::Device;
 use nucleate_core::Structure;
-use nucleate_core::backbone::{UniGem, UniGemConfig};
+use nucleate_core::backbone::UniGem;
 use nucleate_core::io::write::write_extxyz;
 use nucleate_core::metrics::judge;
 use nucleate_core::objective::{
@@ -17,6 +17,8 @@ use nucleate_core::train::load_le_bytes;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use crate::predict::ConfigFile;
+
 /// The parts of the model's `meta.json` generation needs.
 #[derive(Debug, Clone, Deserialize)]
 struct Meta {
@@ -25,17 +27,6 @@ struct Meta {
     mad: f64,
     sizes: Vec<(usize, u64)>,
     steps_done: usize,
-}
-
-#[derive(Deserialize)]
-struct ConfigFile {
-    model: ModelSection,
-}
-
-#[derive(Deserialize)]
-struct ModelSection {
-    backbone: String,
-    unigem: Option<UniGemConfig>,
 }
 
 /// Units of the QM9 properties a UniGEM model may predict (labels are stored in these).

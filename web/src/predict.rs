@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use burn::tensor::Device;
-use nucleate_core::backbone::CtConfig;
+use nucleate_core::backbone::{CtConfig, UniGemConfig};
 use nucleate_core::head::{Readout, Reduce};
 use nucleate_core::objective::{DenoiseModel, DenoiseModelConfig};
 use nucleate_core::train::load_le_bytes;
@@ -33,15 +33,18 @@ struct Meta {
     steps: u64,
 }
 
+/// A model directory's `config.toml` as the page reads it (property and generation models).
 #[derive(Deserialize)]
-struct ConfigFile {
-    model: ModelSection,
+pub(crate) struct ConfigFile {
+    pub(crate) model: ModelSection,
 }
 
+/// `[model]`: the backbone's name and its section.
 #[derive(Deserialize)]
-struct ModelSection {
-    backbone: String,
-    ct: Option<CtConfig>,
+pub(crate) struct ModelSection {
+    pub(crate) backbone: String,
+    pub(crate) ct: Option<CtConfig>,
+    pub(crate) unigem: Option<UniGemConfig>,
 }
 
 struct PropertyModel {

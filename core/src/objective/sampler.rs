@@ -235,6 +235,15 @@ fn guidance_grad(
     Ok(g)
 }
 
+/// The molecule index of every atom for molecules of `sizes` laid out one after another.
+fn batch_index(sizes: &[usize]) -> Vec<usize> {
+    sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(b, &n)| std::iter::repeat_n(b, n))
+        .collect()
+}
+
 /// The ancestral sampler as a state machine, one reverse step per [`Sampler::step`], so that a
 /// caller can show the molecules as they form (the web app's live generation) or stop early.
 /// [`sample`] runs it to the end.
@@ -283,11 +292,7 @@ impl Sampler {
         if sizes.is_empty() || sizes.contains(&0) {
             return Err(UniGemError::Empty);
         }
-        let batch: Vec<usize> = sizes
-            .iter()
-            .enumerate()
-            .flat_map(|(b, &n)| std::iter::repeat_n(b, n))
-            .collect();
+        let batch = batch_index(sizes);
         let x = rng.com_free_noise(&batch);
         Ok(Self {
             sizes: sizes.to_vec(),
@@ -594,11 +599,7 @@ mod tests {
         };
         // One guidance gradient step lowers |ŷ(x̂_0) − y*| (directional check).
         let mut rng = SplitMix64::new(4);
-        let batch: Vec<usize> = sizes
-            .iter()
-            .enumerate()
-            .flat_map(|(b, &n)| std::iter::repeat_n(b, n))
-            .collect();
+        let batch = batch_index(&sizes);
         let x = rng.com_free_noise(&batch);
         let eps = rng.com_free_noise(&batch);
         let t = 50;
