@@ -9,15 +9,19 @@ const ui = {
   reset: $('reset'), exportBtn: $('export'), info: $('info'), error: $('file-error'),
   modelInfo: $('model-info'), paste: $('paste'), pasteFormat: $('paste-format'),
   predictPaste: $('predict-paste'), predictions: $('predictions'), predictHead: $('predict-head'),
-  predictTime: $('predict-time'), predictError: $('predict-error'),
+  predictTime: $('predict-time'), predictError: $('predict-error'), predictBackend: $('predict-backend'),
   genInfo: $('gen-info'), genAtoms: $('gen-atoms'), genSeed: $('gen-seed'), genEvery: $('gen-every'),
-  genRun: $('gen-run'), genStop: $('gen-stop'), genStatus: $('gen-status'), genResult: $('gen-result'),
+  genRun: $('gen-run'), genStop: $('gen-stop'), genBackend: $('gen-backend'), genStatus: $('gen-status'), genResult: $('gen-result'),
 };
 // The shipped UniGEM model (models/unigem-small), run by generate-worker.js.
 const GEN_MODEL_DIR = 'unigem-small';
 // The shipped fine-tuned model (models/ct-qm9-homo-small, copied next to the page by trunk).
 const MODEL_DIR = 'ct-qm9-homo-small';
-let model = null;
+// The property model as loaded on each backend ('cpu', 'webgpu'): its description from wasm.
+const models = {};
+let model = null; // the one predictions use now (ui.predictBackend picks it)
+let predictions = 0;
+let predictChain = Promise.resolve();
 let wasm = null;
 let playing = false;
 let lastStep = 0;
@@ -71,15 +75,25 @@ function showPredictError(message) {
   else delete document.body.dataset.predictError;
 }
 
-// Predict the shipped model's property for every structure of a file, in WebAssembly.
+// Predict the shipped model's property for every structure of a file, in WebAssembly, on the
+// chosen backend. Predictions are asynchronous (a GPU result is read back without blocking the
+// page) and run one after another, so the table always shows the last file asked for.
 function predictBytes(name, bytes, limit = 1000) {
-  if (!model) return;
+  if (!model) return predictChain;
+  const backend = model.backend_key;
+  predictChain = predictChain.then(() => predictNow(name, bytes, limit, backend));
+  return predictChain;
+}
+
+async function predictNow(name, bytes, limit, backend) {
   let p;
   try {
-    p = JSON.parse(wasm.predict_file(name, bytes, limit));
+    p = JSON.parse(await wasm.predict_file(name, bytes, limit, backend));
   } catch (e) {
     ui.predictions.hidden = true;
     showPredictError(`Could not predict ${e.message ?? e}`);
+    predictions += 1;
+    document.body.dataset.predictions = String(predictions);
     return;
   }
   showPredictError('');
@@ -98,30 +112,60 @@ function predictBytes(name, bytes, limit = 1000) {
   ui.predictions.hidden = false;
   const more = p.skipped ? ` (first ${p.results.length}; ${p.skipped} more not predicted)` : '';
   ui.predictTime.textContent = `${p.file}: ${p.results.length} structure(s)${more} in ${p.ms.toFixed(0)} ms ` +
-    `(${p.ms_per_structure.toFixed(1)} ms each, ${model.backend})`;
+    `(${p.ms_per_structure.toFixed(1)} ms each, ${p.backend})`;
   document.body.dataset.prediction = JSON.stringify(p);
+  predictions += 1;
+  document.body.dataset.predictions = String(predictions);
 }
 
+function showModel() {
+  const mae = model.val_mae == null ? 'n/a' : `${(model.val_mae * 1000).toFixed(0)} m${model.unit}`;
+  ui.modelInfo.textContent = `Model ${model.name}: ${model.target} (${model.unit}), validation MAE ` +
+    `${mae}, ${model.params.toLocaleString()} parameters, ${model.steps} steps — on ${model.backend}`;
+  document.body.dataset.model = JSON.stringify(model);
+}
+
+// Loads the property model on the CPU (always) and, where the browser has WebGPU, on WebGPU too,
+// which then becomes the default; the selector switches between them.
 async function loadModel() {
+  let files;
   try {
     const get = async (f) => {
       const r = await fetch(`${MODEL_DIR}/${f}`);
       if (!r.ok) throw new Error(`${MODEL_DIR}/${f}: HTTP ${r.status}`);
       return r;
     };
-    const [config, meta, weights] = await Promise.all([
+    files = await Promise.all([
       get('config.toml').then((r) => r.text()), get('meta.json').then((r) => r.text()),
-      get('weights.bin').then((r) => r.arrayBuffer()),
+      get('weights.bin').then((r) => r.arrayBuffer()).then((b) => new Uint8Array(b)),
     ]);
-    model = JSON.parse(wasm.load_property_model(config, meta, new Uint8Array(weights)));
-    const mae = model.val_mae == null ? 'n/a' : `${(model.val_mae * 1000).toFixed(0)} m${model.unit}`;
-    ui.modelInfo.textContent = `Model ${model.name}: ${model.target} (${model.unit}), validation MAE ` +
-      `${mae}, ${model.params.toLocaleString()} parameters, ${model.steps} steps — on ${model.backend}`;
-    document.body.dataset.model = JSON.stringify(model);
   } catch (e) {
     ui.modelInfo.textContent = `The property model could not load: ${e.message ?? e}`;
     document.body.dataset.modelError = String(e.message ?? e);
+    return;
   }
+  const status = {};
+  for (const backend of navigator.gpu ? ['webgpu', 'cpu'] : ['cpu']) {
+    try {
+      models[backend] = JSON.parse(await wasm.load_property_model(...files, backend));
+      status[backend] = 'loaded';
+      ui.predictBackend.querySelector(`option[value=${backend}]`).disabled = false;
+    } catch (e) {
+      status[backend] = String(e.message ?? e);
+      console.warn(`property model on ${backend}: ${status[backend]}`);
+    }
+  }
+  if (!navigator.gpu) status.webgpu = 'this browser has no WebGPU';
+  document.body.dataset.modelBackends = JSON.stringify(status);
+  model = models.webgpu ?? models.cpu ?? null;
+  if (!model) {
+    ui.modelInfo.textContent = `The property model could not load: ${status.cpu}`;
+    document.body.dataset.modelError = status.cpu;
+    return;
+  }
+  ui.predictBackend.value = model.backend_key;
+  ui.predictBackend.title = status.webgpu === 'loaded' ? '' : `WebGPU: ${status.webgpu}`;
+  showModel();
 }
 
 async function loadUrl(url) {
@@ -198,6 +242,10 @@ function wire() {
     document.body.dataset.hover = JSON.stringify(hit);
   });
   ui.canvas.addEventListener('pointerleave', () => { ui.tooltip.hidden = true; });
+  ui.predictBackend.addEventListener('change', () => {
+    model = models[ui.predictBackend.value] ?? model;
+    if (model) showModel();
+  });
   ui.predictPaste.addEventListener('click', () => {
     const text = ui.paste.value;
     if (!text.trim()) { showPredictError('Paste a file first'); return; }
@@ -227,25 +275,33 @@ function onWorkerMessage(e) {
   const m = e.data;
   if (m.type === 'ready') {
     genInfo = m.info;
+    for (const [key, status] of Object.entries(m.info.backends)) {
+      const option = ui.genBackend.querySelector(`option[value=${key}]`);
+      option.disabled = status !== 'loaded';
+      if (status !== 'loaded') option.title = status;
+    }
+    ui.genBackend.value = m.info.backend_key;
     ui.genInfo.textContent = `Model ${GEN_MODEL_DIR}: UniGEM trained ${m.info.steps_trained} steps, ` +
       `predicts ${m.info.property} (${m.info.unit}); ${m.info.sizes[0]}–${m.info.sizes[1]} atoms — ` +
-      `in a Web Worker on ${m.info.backend}`;
+      `in a Web Worker on ${m.info.backend}` +
+      (m.info.backends.webgpu === 'loaded' ? '; WebGPU also loaded (run on)' : '');
     ui.genRun.disabled = false;
     document.body.dataset.genModel = JSON.stringify(m.info);
   } else if (m.type === 'started') {
-    ui.genStatus.textContent = `${m.atoms} atoms: sampling…`;
+    ui.genStatus.textContent = `${m.atoms} atoms: sampling on ${m.backend}…`;
   } else if (m.type === 'frame' || m.type === 'done') {
     if (!genActive) return;
     stop();
     showInfo(wasm.append_frames('generated.extxyz', new TextEncoder().encode(m.xyz), genFrames === 0));
     genFrames += 1;
     document.body.dataset.genFrames = String(genFrames);
+    document.body.dataset.genLast = JSON.stringify({ t: m.t, xyz: m.xyz, ms: m.ms, backend_key: m.backend_key });
     ui.genStatus.textContent = `t = ${m.t} / ${m.steps} · ${genFrames} frames · ${(m.ms / 1000).toFixed(1)} s`;
     if (m.type === 'done') {
       const verdict = m.stable ? 'stable' : `not stable (${m.stable_atoms} of ${m.atoms} atoms stable)`;
       ui.genResult.textContent = `${m.formula}: predicted ${genInfo.property} ${m.property.toFixed(3)} ` +
         `${genInfo.unit}; EDM ${verdict}; ${m.valid ? 'valid' : 'not valid'} valences — ` +
-        `${m.steps} steps in ${(m.ms / 1000).toFixed(1)} s`;
+        `${m.steps} steps in ${(m.ms / 1000).toFixed(1)} s on ${m.backend}`;
       document.body.dataset.generated = JSON.stringify({ ...m, frames: genFrames, xyz: undefined });
       genFinished();
     }
@@ -280,7 +336,7 @@ function startGenerator() {
     genTimer = setInterval(() => { genTicks += 1; }, 50);
     worker.postMessage({
       type: 'generate', atoms: Number(ui.genAtoms.value), seed: Math.max(0, Math.floor(Number(ui.genSeed.value) || 0)),
-      steps: 1000, every: Number(ui.genEvery.value),
+      steps: 1000, every: Number(ui.genEvery.value), backend: ui.genBackend.value,
     });
   });
   ui.genStop.addEventListener('click', () => {

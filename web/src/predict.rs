@@ -1,13 +1,14 @@
 //! Property lookup in the browser: the shipped fine-tuned CT model predicts a property of every
-//! structure in a dropped, opened or pasted file, on burn's CPU backend (ndarray compiled to
-//! WebAssembly).
+//! structure in a dropped, opened or pasted file, on burn's WebGPU backend where the browser has
+//! WebGPU and on its CPU backend (ndarray compiled to WebAssembly) otherwise or on request.
 //!
 //! The page fetches the model directory written by `nucleate finetune` (`config.toml`,
-//! `meta.json`, `weights.bin`) and hands the bytes to [`load_property_model`]; [`predict_file`]
-//! then parses a file with the same readers as the viewer and returns the predictions with the
+//! `meta.json`, `weights.bin`) and hands the bytes to [`load_property_model`] with a backend
+//! (`"cpu"`, `"webgpu"`); [`predict_file`] then parses a file with the same readers as the viewer and returns the predictions with the
 //! target's name and unit, the model's name and validation MAE, and the time taken.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use burn::tensor::Device;
 use nucleate_core::backbone::{CtConfig, UniGemConfig};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::app::parse_file;
+use crate::backend::Compute;
 
 /// The parts of `meta.json` the page shows or needs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -52,30 +54,40 @@ struct PropertyModel {
     readout: Readout,
     meta: Meta,
     target: String,
+    compute: Compute,
     device: Device,
 }
 
 thread_local! {
-    static MODEL: RefCell<Option<PropertyModel>> = const { RefCell::new(None) };
+    /// The loaded property model on each backend (at most one per backend).
+    static MODELS: RefCell<Vec<Rc<PropertyModel>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// Loads the property model from the three files of its directory. Returns a JSON description
-/// `{name, target, unit, val_mae, test_mae, steps, params, backend, load_ms}`.
+fn model_on(compute: Compute) -> Option<Rc<PropertyModel>> {
+    MODELS.with(|m| m.borrow().iter().find(|p| p.compute == compute).cloned())
+}
+
+/// Loads the property model from the three files of its directory onto `backend` (`"cpu"` or
+/// `"webgpu"`), replacing a model loaded there before. Returns a JSON description
+/// `{name, target, unit, val_mae, test_mae, steps, params, backend, backend_key, load_ms}`.
 ///
 /// # Errors
-/// Malformed config or metadata, a model that is not CT, weights that do not fit the config.
+/// Malformed config or metadata, a model that is not CT, weights that do not fit the config,
+/// an unknown backend, or WebGPU requested where the browser cannot provide it.
 #[wasm_bindgen]
-pub fn load_property_model(
-    config_toml: &str,
-    meta_json: &str,
-    weights: &[u8],
+pub async fn load_property_model(
+    config_toml: String,
+    meta_json: String,
+    weights: Vec<u8>,
+    backend: String,
 ) -> Result<String, JsError> {
     let t0 = now_ms();
-    let file: ConfigFile = toml::from_str(config_toml)
+    let compute = Compute::parse(&backend).map_err(|e| JsError::new(&e))?;
+    let file: ConfigFile = toml::from_str(&config_toml)
         .map_err(|e| JsError::new(&format!("model config.toml: {e}")))?;
     if file.model.backbone != "ct" {
         return Err(JsError::new(&format!(
@@ -88,16 +100,16 @@ pub fn load_property_model(
         .ct
         .ok_or_else(|| JsError::new("model config.toml: no [model.ct] section"))?;
     let meta: Meta =
-        serde_json::from_str(meta_json).map_err(|e| JsError::new(&format!("meta.json: {e}")))?;
+        serde_json::from_str(&meta_json).map_err(|e| JsError::new(&format!("meta.json: {e}")))?;
     let target = meta
         .target
         .clone()
         .ok_or_else(|| JsError::new("meta.json: the model has no target (a pretraining model)"))?;
-    let device = Device::default();
+    let device = compute.device().await.map_err(|e| JsError::new(&e))?;
     let model = DenoiseModelConfig::new(ct)
         .init(&device)
         .map_err(|e| JsError::new(&format!("model config.toml: {e}")))?;
-    let model = load_le_bytes(model, weights)
+    let model = load_le_bytes(model, &weights)
         .map_err(|e| JsError::new(&format!("weights.bin: {e}")))?
         .with_training(false);
     let params = weights.len() / 4;
@@ -117,64 +129,91 @@ pub fn load_property_model(
         "test_mae": meta.test_mae,
         "steps": meta.steps,
         "params": params,
-        "backend": "CPU (burn ndarray in WebAssembly)",
+        "backend": compute.label(),
+        "backend_key": compute.key(),
         "load_ms": now_ms() - t0,
     });
-    MODEL.with(|cell| {
-        *cell.borrow_mut() = Some(PropertyModel {
-            model,
-            readout,
-            meta,
-            target,
-            device,
-        });
+    let loaded = Rc::new(PropertyModel {
+        model,
+        readout,
+        meta,
+        target,
+        compute,
+        device,
+    });
+    MODELS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.retain(|p| p.compute != compute);
+        m.push(loaded);
     });
     Ok(info.to_string())
 }
 
-/// Predicts the model's property for the first `limit` structures of a file. Returns JSON
-/// `{file, model, target, unit, val_mae, results: [{index, formula, atoms, value}], ms,
+/// Predicts the model's property for the first `limit` structures of a file with the model
+/// loaded on `backend`. One structure at a time, each read back asynchronously (a browser
+/// cannot wait for the GPU synchronously). Returns JSON `{file, model, target, unit, val_mae,
+/// backend, backend_key, results: [{index, formula, atoms, value}], skipped, ms,
 /// ms_per_structure}`.
 ///
 /// # Errors
-/// The file's problem with its line and field; no model loaded; elements outside the model.
+/// The file's problem with its line and field; no model loaded on that backend; elements
+/// outside the model; a failed GPU readback.
 #[wasm_bindgen]
-pub fn predict_file(name: &str, bytes: &[u8], limit: usize) -> Result<String, JsError> {
-    let structures = parse_file(name, bytes)?;
-    MODEL.with(|cell| {
-        let guard = cell
-            .try_borrow()
-            .map_err(|_| JsError::new("the property model is busy"))?;
-        let m = guard
-            .as_ref()
-            .ok_or_else(|| JsError::new("the property model has not loaded"))?;
-        let n = structures.len().min(limit.max(1));
-        let t0 = now_ms();
-        let mut results = Vec::with_capacity(n);
-        for (index, s) in structures.iter().take(n).enumerate() {
-            let value = m
-                .model
-                .predict(std::slice::from_ref(s), &m.readout, &m.device)
-                .map_err(|e| JsError::new(&format!("{name}, structure {}: {e}", index + 1)))?;
-            results.push(serde_json::json!({
-                "index": index,
-                "formula": s.formula(),
-                "atoms": s.n_atoms(),
-                "value": value.first().copied().unwrap_or(f64::NAN),
-            }));
+pub async fn predict_file(
+    name: String,
+    bytes: Vec<u8>,
+    limit: usize,
+    backend: String,
+) -> Result<String, JsError> {
+    let compute = Compute::parse(&backend).map_err(|e| JsError::new(&e))?;
+    let structures = parse_file(&name, &bytes)?;
+    let m = model_on(compute).ok_or_else(|| {
+        JsError::new(&format!(
+            "the property model has not loaded on {}",
+            compute.label()
+        ))
+    })?;
+    let n = structures.len().min(limit.max(1));
+    let t0 = now_ms();
+    let mut results = Vec::with_capacity(n);
+    for (index, s) in structures.iter().take(n).enumerate() {
+        let context = |e: &dyn std::fmt::Display| {
+            JsError::new(&format!("{name}, structure {}: {e}", index + 1))
+        };
+        if s.numbers.is_empty() {
+            return Err(context(&"no atoms"));
         }
-        let ms = now_ms() - t0;
-        Ok(serde_json::json!({
-            "file": name,
-            "model": m.meta.name,
-            "target": m.target,
-            "unit": m.meta.unit,
-            "val_mae": m.meta.val_mae,
-            "results": results,
-            "skipped": structures.len() - n,
-            "ms": ms,
-            "ms_per_structure": ms / n.max(1) as f64,
-        })
-        .to_string())
+        let out = m
+            .model
+            .pass(std::slice::from_ref(s), None, &m.device)
+            .map_err(|e| context(&e))?;
+        let data = m
+            .model
+            .property(&out, &m.readout)
+            .into_data_async()
+            .await
+            .map_err(|e| context(&format!("reading the result back: {e:?}")))?;
+        let value = data.iter::<f64>().next().unwrap_or(f64::NAN);
+        results.push(serde_json::json!({
+            "index": index,
+            "formula": s.formula(),
+            "atoms": s.n_atoms(),
+            "value": value,
+        }));
+    }
+    let ms = now_ms() - t0;
+    Ok(serde_json::json!({
+        "file": name,
+        "model": m.meta.name,
+        "target": m.target,
+        "unit": m.meta.unit,
+        "val_mae": m.meta.val_mae,
+        "backend": compute.label(),
+        "backend_key": compute.key(),
+        "results": results,
+        "skipped": structures.len() - n,
+        "ms": ms,
+        "ms_per_structure": ms / n.max(1) as f64,
     })
+    .to_string())
 }

@@ -13,7 +13,7 @@ pub use denoise::{
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
 pub use sampler::{
     AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Sampler, SamplerStep, Samples,
-    annotated, sample,
+    StepOutputs, StepValues, annotated, sample,
 };
 pub use unigem::{
     NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, predict_property,

@@ -139,14 +139,16 @@ fn host2(t: Tensor<2>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
 }
 
-fn predict(
+/// The network's three outputs at time `t` on the device: `ε̂` `[n, 3]`, type scores
+/// `[n, NODE_NF]` and the property `[molecules, 1]`.
+fn network(
     model: &UniGem,
     x: &[[f64; 3]],
     sizes: &[usize],
     t: usize,
     steps: usize,
     device: &Device,
-) -> Result<Prediction, UniGemError> {
+) -> Result<StepOutputs, UniGemError> {
     let graph = graph_of(x, sizes, device)?;
     let n = graph.n_atoms;
     let opts = (&graph.pos.device(), graph.pos.dtype());
@@ -158,9 +160,32 @@ fn predict(
         Tensor::<1>::from_data(TensorData::new(tt, [sizes.len()]), opts),
         &branch,
     )?;
-    let eps = host2(out.eps_x);
-    let scores = host2(out.atom_types);
-    let types = scores
+    Ok(StepOutputs {
+        eps: out.eps_x,
+        types: out.atom_types,
+        property: out.property,
+    })
+}
+
+/// Decodes read-back outputs: `ε̂` per atom, each atom's type as the argmax of the five type
+/// channels, the property per molecule.
+fn decode(host: StepValues, n_atoms: usize, n_mols: usize) -> Result<Prediction, UniGemError> {
+    let check = |what: &'static str, got: usize, expected: usize| {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(UniGemError::Length {
+                what,
+                expected,
+                got,
+            })
+        }
+    };
+    check("read-back ε̂", host.eps.len(), 3 * n_atoms)?;
+    check("read-back type scores", host.types.len(), NODE_NF * n_atoms)?;
+    check("read-back property", host.property.len(), n_mols)?;
+    let types = host
+        .types
         .chunks(NODE_NF)
         .map(|row| {
             let k = (0..QM9_TYPES.len())
@@ -170,10 +195,57 @@ fn predict(
         })
         .collect();
     Ok(Prediction {
-        eps: eps.chunks(3).map(|c| [c[0], c[1], c[2]]).collect(),
+        eps: host.eps.chunks(3).map(|c| [c[0], c[1], c[2]]).collect(),
         types,
-        property: host2(out.property),
+        property: host.property,
     })
+}
+
+fn predict(
+    model: &UniGem,
+    x: &[[f64; 3]],
+    sizes: &[usize],
+    t: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<Prediction, UniGemError> {
+    let out = network(model, x, sizes, t, steps, device)?;
+    decode(out.read(), x.len(), sizes.len())
+}
+
+/// The network's outputs for one sampler step, still on the device ([`Sampler::network`]).
+/// A synchronous caller reads them with [`StepOutputs::read`]; a browser reads the three tensors
+/// asynchronously and passes their values to [`Sampler::apply`] as [`StepValues`].
+#[derive(Debug, Clone)]
+pub struct StepOutputs {
+    /// Predicted noise `ε̂`, `[n_atoms, 3]`.
+    pub eps: Tensor<2>,
+    /// Atom-type scores, `[n_atoms, 6]` (five types, then charge).
+    pub types: Tensor<2>,
+    /// Normalised property, `[n_molecules, 1]`.
+    pub property: Tensor<2>,
+}
+
+impl StepOutputs {
+    /// Reads the three tensors back (blocking; not possible for a GPU in a browser).
+    pub fn read(self) -> StepValues {
+        StepValues {
+            eps: host2(self.eps),
+            types: host2(self.types),
+            property: host2(self.property),
+        }
+    }
+}
+
+/// [`StepOutputs`] read back to the host, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepValues {
+    /// `ε̂`, 3 values per atom.
+    pub eps: Vec<f64>,
+    /// Type scores, 6 per atom.
+    pub types: Vec<f64>,
+    /// Property, one per molecule.
+    pub property: Vec<f64>,
 }
 
 fn molecules_of(x: &[[f64; 3]], types: &[u8], sizes: &[usize]) -> Vec<Structure> {
@@ -343,9 +415,61 @@ impl Sampler {
             }
         }
         let plain_device = device.clone().inner();
-        let plain = model.valid();
+        let pred = predict(
+            &model.valid(),
+            &self.x,
+            &self.sizes,
+            t,
+            self.steps,
+            &plain_device,
+        )?;
+        let guide = guidance.map(|g| (g, model, device));
+        self.finish(t, pred, schedule, guide).map(Some)
+    }
+
+    /// The network's outputs on the current state, to be read back by the caller and passed to
+    /// [`Sampler::apply`]: the two halves of [`Sampler::step`] (without guidance) for callers that
+    /// cannot block on a read-back, such as a GPU in a browser. `None` once finished.
+    ///
+    /// # Errors
+    /// Network errors.
+    pub fn network(
+        &self,
+        model: &UniGem,
+        device: &Device,
+    ) -> Result<Option<StepOutputs>, UniGemError> {
+        let Some(t) = self.t else {
+            return Ok(None);
+        };
+        network(model, &self.x, &self.sizes, t, self.steps, device).map(Some)
+    }
+
+    /// Completes the step whose outputs [`Sampler::network`] returned, from their values.
+    /// Returns `None` once finished.
+    ///
+    /// # Errors
+    /// [`UniGemError::Length`] when the values do not fit the molecules.
+    pub fn apply(
+        &mut self,
+        schedule: &NoiseSchedule,
+        values: StepValues,
+    ) -> Result<Option<SamplerStep>, UniGemError> {
+        let Some(t) = self.t else {
+            return Ok(None);
+        };
+        let pred = decode(values, self.x.len(), self.sizes.len())?;
+        self.finish(t, pred, schedule, None).map(Some)
+    }
+
+    /// The host side of a step at time `t` from the network's prediction on `x_t`.
+    fn finish(
+        &mut self,
+        t: usize,
+        pred: Prediction,
+        schedule: &NoiseSchedule,
+        guidance: Option<(&Guidance, &UniGem, &Device)>,
+    ) -> Result<SamplerStep, UniGemError> {
         let (sizes, batch, steps) = (&self.sizes, &self.batch, self.steps);
-        let pred = predict(&plain, &self.x, sizes, t, steps, &plain_device)?;
         let seen = SamplerStep {
             t,
             positions: self.x.clone(),
@@ -363,12 +487,12 @@ impl Sampler {
             }
             remove_com(x, batch);
             self.t = None;
-            return Ok(Some(SamplerStep {
+            return Ok(SamplerStep {
                 positions: x.clone(),
                 ..seen
-            }));
+            });
         }
-        if let Some(g) = guidance
+        if let Some((g, model, device)) = guidance
             && t < 100
         {
             let (alpha, sigma) = (schedule.alpha(t), schedule.sigma(t));
@@ -405,7 +529,7 @@ impl Sampler {
         }
         remove_com(x, batch);
         self.t = Some(t - 1);
-        Ok(Some(seen))
+        Ok(seen)
     }
 }
 
@@ -579,6 +703,31 @@ mod tests {
         assert_eq!(last.property, whole.property);
         assert!(Sampler::new(&schedule, &[], SplitMix64::new(1)).is_err());
         assert!(Sampler::new(&schedule, &[3, 0], SplitMix64::new(1)).is_err());
+    }
+
+    #[test]
+    fn network_then_apply_is_a_step_and_checks_the_values() {
+        let device = crate::testing::cpu_device();
+        let model = tiny(&device);
+        let schedule = NoiseSchedule::polynomial2(20);
+        let mut rng = SplitMix64::new(3);
+        let whole = sample(&model, &schedule, &[4, 6], None, None, &mut rng, &device).unwrap();
+        let mut split = Sampler::new(&schedule, &[4, 6], SplitMix64::new(3)).unwrap();
+        let mut last = None;
+        while let Some(out) = split.network(&model, &device).unwrap() {
+            last = split.apply(&schedule, out.read()).unwrap();
+        }
+        assert_eq!(split.t(), None);
+        let last = last.unwrap();
+        assert_eq!(last.molecules(split.sizes()), whole.molecules);
+        assert_eq!(last.property, whole.property);
+        // Values that do not fit the molecules are refused, naming which.
+        let mut fresh = Sampler::new(&schedule, &[4, 6], SplitMix64::new(3)).unwrap();
+        let mut values = fresh.network(&model, &device).unwrap().unwrap().read();
+        values.eps.pop();
+        let err = fresh.apply(&schedule, values).unwrap_err().to_string();
+        assert!(err.contains("read-back ε̂"), "{err}");
+        assert_eq!(fresh.t(), Some(20));
     }
 
     #[test]
