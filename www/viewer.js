@@ -295,7 +295,12 @@ function onWorkerMessage(e) {
     showInfo(wasm.append_frames('generated.extxyz', new TextEncoder().encode(m.xyz), genFrames === 0));
     genFrames += 1;
     document.body.dataset.genFrames = String(genFrames);
-    document.body.dataset.genLast = JSON.stringify({ t: m.t, xyz: m.xyz, ms: m.ms, backend_key: m.backend_key });
+    // The first frames of a run, for the browser test's backend comparison.
+    if (genFrames <= 8) {
+      const early = genFrames === 1 ? [] : JSON.parse(document.body.dataset.genEarly ?? '[]');
+      early.push({ t: m.t, xyz: m.xyz, ms: m.ms, backend_key: m.backend_key });
+      document.body.dataset.genEarly = JSON.stringify(early);
+    }
     ui.genStatus.textContent = `t = ${m.t} / ${m.steps} · ${genFrames} frames · ${(m.ms / 1000).toFixed(1)} s`;
     if (m.type === 'done') {
       const verdict = m.stable ? 'stable' : `not stable (${m.stable_atoms} of ${m.atoms} atoms stable)`;

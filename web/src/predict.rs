@@ -58,6 +58,9 @@ struct PropertyModel {
     device: Device,
 }
 
+/// Structures per pass in [`predict_file`]: one GPU read-back per batch instead of per frame.
+const BATCH: usize = 32;
+
 thread_local! {
     /// The loaded property model on each backend (at most one per backend).
     static MODELS: RefCell<Vec<Rc<PropertyModel>>> = const { RefCell::new(Vec::new()) };
@@ -150,8 +153,8 @@ pub async fn load_property_model(
 }
 
 /// Predicts the model's property for the first `limit` structures of a file with the model
-/// loaded on `backend`. One structure at a time, each read back asynchronously (a browser
-/// cannot wait for the GPU synchronously). Returns JSON `{file, model, target, unit, val_mae,
+/// loaded on `backend`, in batches of [`BATCH`] structures (one graph, one pass, one read-back
+/// each), each read back asynchronously (a browser cannot wait for the GPU synchronously). Returns JSON `{file, model, target, unit, val_mae,
 /// backend, backend_key, results: [{index, formula, atoms, value}], skipped, ms,
 /// ms_per_structure}`.
 ///
@@ -176,30 +179,51 @@ pub async fn predict_file(
     let n = structures.len().min(limit.max(1));
     let t0 = now_ms();
     let mut results = Vec::with_capacity(n);
-    for (index, s) in structures.iter().take(n).enumerate() {
-        let context = |e: &dyn std::fmt::Display| {
-            JsError::new(&format!("{name}, structure {}: {e}", index + 1))
+    for (c, chunk) in structures[..n].chunks(BATCH).enumerate() {
+        let first = c * BATCH;
+        let context = |i: usize, e: &dyn std::fmt::Display| {
+            JsError::new(&format!("{name}, structure {}: {e}", first + i + 1))
         };
-        if s.numbers.is_empty() {
-            return Err(context(&"no atoms"));
+        if let Some(i) = chunk.iter().position(|s| s.numbers.is_empty()) {
+            return Err(context(i, &"no atoms"));
         }
-        let out = m
-            .model
-            .pass(std::slice::from_ref(s), None, &m.device)
-            .map_err(|e| context(&e))?;
+        let out = match m.model.pass(chunk, None, &m.device) {
+            Ok(out) => out,
+            Err(e) => {
+                // Name the structure at fault.
+                for (i, s) in chunk.iter().enumerate() {
+                    if let Err(e) = m.model.pass(std::slice::from_ref(s), None, &m.device) {
+                        return Err(context(i, &e));
+                    }
+                }
+                return Err(context(0, &e));
+            }
+        };
         let data = m
             .model
             .property(&out, &m.readout)
             .into_data_async()
             .await
-            .map_err(|e| context(&format!("reading the result back: {e:?}")))?;
-        let value = data.iter::<f64>().next().unwrap_or(f64::NAN);
-        results.push(serde_json::json!({
-            "index": index,
-            "formula": s.formula(),
-            "atoms": s.n_atoms(),
-            "value": value,
-        }));
+            .map_err(|e| context(0, &format!("reading the results back: {e:?}")))?;
+        let values: Vec<f64> = data.iter::<f64>().collect();
+        if values.len() != chunk.len() {
+            return Err(context(
+                0,
+                &format!(
+                    "{} values read back for {} structures",
+                    values.len(),
+                    chunk.len()
+                ),
+            ));
+        }
+        for (i, (s, value)) in chunk.iter().zip(values).enumerate() {
+            results.push(serde_json::json!({
+                "index": first + i,
+                "formula": s.formula(),
+                "atoms": s.n_atoms(),
+                "value": value,
+            }));
+        }
     }
     let ms = now_ms() - t0;
     Ok(serde_json::json!({

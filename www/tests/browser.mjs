@@ -184,6 +184,21 @@ async function propertyChecks(page, mode, renderBackend, problems) {
   const pasted = await page.evaluate(() => JSON.parse(document.body.dataset.prediction).results[0].value);
   if (Math.abs(pasted - out.value) > 1e-9) problems.push(`pasted copy predicts ${pasted}, the file ${out.value}`);
   await page.locator('#property').screenshot({ path: path.join(shots, `${mode.name}-property-table.png`) });
+  // A trajectory: its first 20 frames are predicted in one batch; frame 12 pasted alone gives
+  // the batch's value for it.
+  await page.selectOption('#example', 'assets/aspirin_rmd17.extxyz');
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.prediction).file === 'aspirin_rmd17.extxyz', null, { timeout: 60_000 });
+  const traj = await page.evaluate(() => JSON.parse(document.body.dataset.prediction));
+  if (traj.results.length !== 20 || traj.skipped !== 60) problems.push(`trajectory: ${traj.results.length} predicted, ${traj.skipped} skipped (expected 20, 60)`);
+  const lines = fs.readFileSync(path.join(dist, 'assets', 'aspirin_rmd17.extxyz'), 'utf8').split('\n');
+  await page.fill('#paste', lines.slice(11 * 23, 12 * 23).join('\n'));
+  await page.click('#predict-paste');
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.prediction).file === 'pasted.xyz', null, { timeout: 30_000 });
+  const single = await page.evaluate(() => JSON.parse(document.body.dataset.prediction).results[0]);
+  out.batch = { ms: traj.ms, perFrame: traj.ms_per_structure, dev: Math.abs(single.value - traj.results[11].value) };
+  if (single.formula !== 'C9H8O4' || !(out.batch.dev < 1e-4)) {
+    problems.push(`frame 12 alone (${single.formula}) predicts ${single.value}, in the batch ${traj.results[11]?.value}`);
+  }
   await page.fill('#paste', '3\nwater\nO 0 0 0\nH 0.96 0 zero\nH -0.24 0.93 0\n');
   await page.click('#predict-paste');
   await page.waitForFunction(() => document.body.dataset.predictError, null, { timeout: 10_000 });
@@ -270,7 +285,7 @@ async function generationChecks(page, mode, renderBackend, problems) {
       await page.selectOption('#gen-every', '5');
       await page.click('#gen-run');
       await page.waitForFunction(() => Number(document.body.dataset.genFrames ?? 0) >= 4 || document.body.dataset.genError, null, { timeout: 120_000 });
-      const last = await page.evaluate(() => JSON.parse(document.body.dataset.genLast));
+      const last = await page.evaluate(() => JSON.parse(document.body.dataset.genEarly)[3]);
       await page.click('#gen-stop');
       await page.waitForTimeout(500);
       return last;
@@ -367,6 +382,7 @@ for (const mode of MODES) {
     if (r.viewer) console.log(`[${r.mode}] viewer: trajectory frame1→61 ${r.viewer.trajChanged} px changed; played to frame ${r.viewer.playedTo + 1}; hover ${r.viewer.hover}; export ${r.viewer.export}; crystal images toggle ${r.viewer.imagesChanged} px; error "${r.viewer.error}"`);
     if (r.property?.model) {
       console.log(`[${r.mode}] property: ${r.property.model.name} ${r.property.model.target}=${r.property.value.toFixed(4)} ${r.property.model.unit} for molecule.xyz; default backend ${r.property.model.backend}; backends ${JSON.stringify(r.property.backends)}; paste error "${r.property.error}"`);
+      if (r.property.batch) console.log(`[${r.mode}] property: 20 aspirin frames in one batch ${r.property.batch.ms.toFixed(0)} ms (${r.property.batch.perFrame.toFixed(1)} ms per frame); frame 12 alone differs by ${r.property.batch.dev.toExponential(1)} eV`);
       for (const run of r.property.runs ?? []) {
         console.log(`[${r.mode}] inference on ${run.backend}: ${run.msMedian.toFixed(1)} ms per molecule (median of 5; first call ${run.firstMs.toFixed(0)} ms), homo ${run.value.toFixed(5)} eV`);
       }
