@@ -153,10 +153,10 @@ pub async fn load_property_model(
 }
 
 /// Predicts the model's property for the first `limit` structures of a file with the model
-/// loaded on `backend`, in batches of [`BATCH`] structures (one graph, one pass, one read-back
-/// each), each read back asynchronously (a browser cannot wait for the GPU synchronously). Returns JSON `{file, model, target, unit, val_mae,
-/// backend, backend_key, results: [{index, formula, atoms, value}], skipped, ms,
-/// ms_per_structure}`.
+/// loaded on `backend`, in batches of [`BATCH`] structures (one graph, one pass and one
+/// asynchronous read-back each: a browser cannot wait for the GPU synchronously). Returns JSON
+/// `{file, model, target, unit, val_mae, backend, backend_key, results: [{index, formula, atoms,
+/// value}], skipped, ms, ms_per_structure}`.
 ///
 /// # Errors
 /// The file's problem with its line and field; no model loaded on that backend; elements
