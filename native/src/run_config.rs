@@ -4,7 +4,7 @@
 //! ```toml
 //! [model]            # the model config of `model_config.rs` (backbone "ct")
 //! [data]             # paths (relative to this file), split sizes and seed
-//! [objective]        # kind = "scd" | "coord" | "finetune" and its settings
+//! [objective]        # kind = "scd" | "coord" | "scd-pocket" | "finetune" and its settings
 //! [train]            # optimiser, schedule, batch, budget, checkpoints
 //! ```
 //!
@@ -25,6 +25,9 @@ pub enum ObjectiveKind {
     Scd,
     /// Plain coordinate denoising (pretraining).
     Coord,
+    /// Pocket-conditional SCD (pretraining on complexes tagged pocket/ligand).
+    #[serde(rename = "scd-pocket")]
+    ScdPocket,
     /// Supervised fine-tuning on a per-structure label.
     Finetune,
 }
@@ -35,6 +38,7 @@ impl ObjectiveKind {
         match self {
             Self::Scd => "scd",
             Self::Coord => "coord",
+            Self::ScdPocket => "scd-pocket",
             Self::Finetune => "finetune",
         }
     }
@@ -245,7 +249,7 @@ pub fn parse_run_config(text: &str, overrides: &[String]) -> anyhow::Result<RunC
     let o: ObjectiveSection = section(&table, "objective")?;
     let train: TrainSection = section(&table, "train")?;
     let objective = match o.kind {
-        ObjectiveKind::Scd | ObjectiveKind::Coord => {
+        ObjectiveKind::Scd | ObjectiveKind::Coord | ObjectiveKind::ScdPocket => {
             let stray: Vec<&str> = [
                 ("target", o.target.is_some()),
                 ("reduce", o.reduce.is_some()),
@@ -262,6 +266,12 @@ pub fn parse_run_config(text: &str, overrides: &[String]) -> anyhow::Result<RunC
                 bail!(
                     "[objective] kind = \"{}\" does not use {stray:?} (fine-tuning keys)",
                     o.kind.name()
+                );
+            }
+            if o.kind == ObjectiveKind::ScdPocket && o.cell_repeat == Some(true) {
+                bail!(
+                    "[objective] kind = \"scd-pocket\" denoises molecular ligands; cell_repeat \
+                     is for crystals"
                 );
             }
             Objective::Pretrain {
@@ -430,6 +440,18 @@ max_seconds = 0.0
         assert_eq!(c.train.steps, 7);
         assert_eq!(c.objective.kind(), ObjectiveKind::Coord);
         assert!(c.text.contains("steps = 7"));
+        let c = parse_run_config(SMALL, &["objective.kind=\"scd-pocket\"".into()]).unwrap();
+        assert_eq!(c.objective.kind(), ObjectiveKind::ScdPocket);
+        assert_eq!(c.objective.kind().name(), "scd-pocket");
+        let e = parse_run_config(
+            SMALL,
+            &[
+                "objective.kind=\"scd-pocket\"".into(),
+                "objective.cell_repeat=true".into(),
+            ],
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("cell_repeat"), "{e:#}");
     }
 
     #[test]

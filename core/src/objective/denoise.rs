@@ -58,6 +58,14 @@ pub enum DenoiseError {
     /// The network rejected its inputs.
     #[error(transparent)]
     Backbone(#[from] BackboneError),
+    /// A complex without usable pocket/ligand tags (pocket-conditional SCD).
+    #[error("structure {}: {message}", record + 1)]
+    Component {
+        /// Zero-based record index of the structure in its source.
+        record: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// SCD's embedding head (backbones.md §3.7): `h_i = LN(SiLU(W_a LN(x_i)))`, `p_g = Σ h_i`,
@@ -330,7 +338,7 @@ pub fn centre_molecules(structures: &[Structure]) -> Vec<Structure> {
 
 /// Noise of scale `sigma` for every atom: centre-of-mass free per molecule, plain for periodic
 /// structures.
-fn noise(structures: &[Structure], sigma: f64, rng: &mut SplitMix64) -> Vec<[f64; 3]> {
+pub(super) fn noise(structures: &[Structure], sigma: f64, rng: &mut SplitMix64) -> Vec<[f64; 3]> {
     let mut out = Vec::new();
     for s in structures {
         let n = s.n_atoms();
@@ -352,7 +360,7 @@ fn noise(structures: &[Structure], sigma: f64, rng: &mut SplitMix64) -> Vec<[f64
 }
 
 /// Plain (not centre-of-mass corrected) Gaussian noise of scale `sigma`.
-fn plain_noise(n: usize, sigma: f64, rng: &mut SplitMix64) -> Vec<[f64; 3]> {
+pub(super) fn plain_noise(n: usize, sigma: f64, rng: &mut SplitMix64) -> Vec<[f64; 3]> {
     (0..n)
         .map(|_| {
             [
@@ -364,7 +372,7 @@ fn plain_noise(n: usize, sigma: f64, rng: &mut SplitMix64) -> Vec<[f64; 3]> {
         .collect()
 }
 
-fn displaced(structures: &[Structure], delta: &[[f64; 3]]) -> Vec<Structure> {
+pub(super) fn displaced(structures: &[Structure], delta: &[[f64; 3]]) -> Vec<Structure> {
     let mut at = 0;
     structures
         .iter()
@@ -411,7 +419,7 @@ fn pos_mae(normalizer: &NoiseNormalizer, pred: &Tensor<2>, eps: &[[f64; 3]]) -> 
 
 /// The denoising term of a pass: the noise head's prediction against the normalised noise `eps`
 /// (MSE, differentiable) and SCD's `pos_MAE`.
-fn denoising(
+pub(super) fn denoising(
     model: &DenoiseModel,
     x: Tensor<2>,
     vec: Tensor<3>,
@@ -426,7 +434,7 @@ fn denoising(
 }
 
 impl StepLoss {
-    fn denoising_only((total, denoise, pos_mae): (Tensor<1>, f64, f64)) -> Self {
+    pub(super) fn denoising_only((total, denoise, pos_mae): (Tensor<1>, f64, f64)) -> Self {
         Self {
             total,
             denoise,

@@ -3,6 +3,7 @@
 
 pub mod denoise;
 pub mod diffusion;
+pub mod pocket;
 pub mod sampler;
 pub mod unigem;
 
@@ -11,6 +12,7 @@ pub use denoise::{
     cell_repeat, coord_loss, finetune_loss, scd_loss,
 };
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
+pub use pocket::{COMPONENT, extract_ligand, pocket_complex, pocket_scd_loss, split_complex};
 pub use sampler::{
     AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Sampler, SamplerStep, Samples,
     StepOutputs, StepValues, annotated, sample,

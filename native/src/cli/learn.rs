@@ -96,7 +96,14 @@ fn print_summary(s: &RunSummary, json: bool, dir: &std::path::Path) -> anyhow::R
 /// # Errors
 /// See [`learn::run`].
 pub fn pretrain(args: &RunArgs) -> anyhow::Result<()> {
-    run(args, &[ObjectiveKind::Scd, ObjectiveKind::Coord])
+    run(
+        args,
+        &[
+            ObjectiveKind::Scd,
+            ObjectiveKind::Coord,
+            ObjectiveKind::ScdPocket,
+        ],
+    )
 }
 
 /// Runs `nucleate finetune`.

@@ -35,7 +35,7 @@ use nucleate_core::head::{EquivariantScalarHead, Readout, Reduce, ScalarHead};
 use nucleate_core::nn::params::param_names;
 use nucleate_core::objective::{
     DenoiseModel, DenoiseModelConfig, FinetuneSettings, NoiseLevels, StepLoss, cell_repeat,
-    coord_loss, finetune_loss, scd_loss,
+    coord_loss, finetune_loss, pocket_scd_loss, scd_loss,
 };
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::train::{
@@ -460,10 +460,12 @@ impl Task<'_> {
                     corrupt: *sigma_corrupt,
                     regularise: *sigma_reg,
                 };
-                if *kind == ObjectiveKind::Scd {
-                    scd_loss(model, &batch, levels, normalizer, rng, device)?
-                } else {
-                    coord_loss(model, &batch, levels, normalizer, rng, device)?
+                match kind {
+                    ObjectiveKind::Scd => scd_loss(model, &batch, levels, normalizer, rng, device)?,
+                    ObjectiveKind::ScdPocket => {
+                        pocket_scd_loss(model, &batch, levels, normalizer, rng, device)?
+                    }
+                    _ => coord_loss(model, &batch, levels, normalizer, rng, device)?,
                 }
             }
             Objective::Finetune {

@@ -1,8 +1,10 @@
-//! `nucleate data …`: inspect structure files and datasets, convert to Parquet, split.
+//! `nucleate data …`: inspect structure files and datasets, convert to Parquet, split, cut
+//! pocket–ligand complexes.
 
 pub mod convert;
 pub mod get;
 pub mod inspect;
+pub mod pocket;
 pub mod split;
 
 use clap::{Args, Subcommand};
@@ -23,6 +25,8 @@ enum DataCommand {
     Get(get::GetArgs),
     /// Write seeded train/validation/test indices of a converted dataset.
     Split(split::SplitArgs),
+    /// Cut pocket–ligand complexes (tagged for `kind = "scd-pocket"`) from a receptor and ligands.
+    Pocket(pocket::PocketArgs),
 }
 
 /// Run one `data` subcommand.
@@ -35,5 +39,6 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
         DataCommand::Convert(a) => convert::run(a),
         DataCommand::Split(a) => split::run(a),
         DataCommand::Get(a) => get::run(a),
+        DataCommand::Pocket(a) => pocket::run(a),
     }
 }
