@@ -27,9 +27,10 @@ stage setup scripts/setup.sh
 stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage test cargo test --workspace --locked -- --skip gpu_render
-# Same package set as the test stage, so cargo reuses its build (no feature re-resolution).
-stage shaders cargo test --workspace --test validate --locked -- --nocapture
-stage render cargo test --workspace --test render --locked -- --nocapture
+# The same targets as the test stage, selected by test name, so cargo reuses its build
+# (`--test NAME` would resolve features for fewer targets and rebuild burn and wgpu: 11 min cold).
+stage shaders cargo test --workspace --tests --locked -- --nocapture shader
+stage render cargo test --workspace --tests --locked -- --nocapture gpu_render
 stage web scripts/build-web.sh
 stage browser node www/tests/browser.mjs
 
