@@ -43,6 +43,9 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences_in_f64() {
+        let _serial = crate::objective::AUTODIFF_TESTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let device = crate::testing::cpu_device().autodiff();
         let xs = vec![-3.0, -0.4, 0.0, 0.7, 2.5];
         let mk =

@@ -22,7 +22,8 @@ pub use unigem::{
     type_features, unigem_loss,
 };
 
-/// Serialises this module's tests that call `backward`: concurrent backward passes on the
-/// shared autodiff graph were seen to return zero position gradients.
+/// Serialises this crate's tests that call `backward`: concurrent backward passes on the
+/// shared autodiff graph were seen to return zero gradients (position gradients in the sampler,
+/// the embedding head's in SCD).
 #[cfg(test)]
 pub(crate) static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -511,6 +511,9 @@ mod tests {
 
     #[test]
     fn gradients_reach_the_host() {
+        let _serial = crate::objective::AUTODIFF_TESTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let device = crate::testing::cpu_device().autodiff();
         let lin: Linear = LinearConfig::new(2, 1).init(&device);
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0], [1, 2]), &device);
