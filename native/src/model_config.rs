@@ -101,6 +101,7 @@ neighbor_embedding = true
 distance_influence = "Both"
 vector_cutoff = true
 layernorm_on_vec = false
+vec_norm_regulariser = "Isotropic"
 "#;
 
     #[test]

@@ -142,6 +142,7 @@ neighbor_embedding = true
 distance_influence = "Both"
 vector_cutoff = true
 layernorm_on_vec = false
+vec_norm_regulariser = "Isotropic"
 "#,
     )
     .unwrap();
@@ -182,5 +183,156 @@ layernorm_on_vec = false
         .arg("-o")
         .arg(dir.join("y")));
     assert!(!ok && err.contains("junk.ckpt"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Named structures with a reference value.
+type Cases = Vec<(String, Structure, f64)>;
+
+/// SCD's fixture cases (`tests/fixtures/scd/ct_<config>_cases.npz`) with SCD's outputs `y`,
+/// and all arrays of the file.
+fn scd_cases(config: &str) -> (Cases, BTreeMap<String, NpyArray>) {
+    let bytes = std::fs::read(repo("tests/fixtures/scd").join(format!("ct_{config}_cases.npz")))
+        .expect("fixture");
+    let arrays: BTreeMap<String, NpyArray> = read_npz(&bytes)
+        .expect("npz")
+        .into_iter()
+        .map(|(k, (_, a))| (k, a))
+        .collect();
+    let mut out = Vec::new();
+    for case in ["qm9_1000", "qm9_5000", "qm9_20000", "perov_6334"] {
+        let z: Vec<u8> = arrays[&format!("{case}/z")]
+            .as_f64()
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let p = arrays[&format!("{case}/pos")].as_f64();
+        let pos: Vec<[f64; 3]> = p.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+        let mut s = Structure::molecule(z, pos);
+        if let Some(b) = arrays.get(&format!("{case}/box")) {
+            let b = b.as_f64();
+            s.lattice = Some([[b[0], b[1], b[2]], [b[3], b[4], b[5]], [b[6], b[7], b[8]]]);
+            s.pbc = [true; 3];
+        }
+        let y = arrays[&format!("{case}/y")].as_f64()[0];
+        out.push((case.to_string(), s, y));
+    }
+    (out, arrays)
+}
+
+fn predict_key(model: &Path, file: &Path, key: &str) -> Vec<f64> {
+    let (ok, out, err) = run(bin()
+        .args(["predict", "--json", "--model"])
+        .arg(model)
+        .arg(file));
+    assert!(ok, "{out}\n{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    rows.as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r[key].as_f64().unwrap_or_else(|| panic!("{key} in {r}")))
+        .collect()
+}
+
+#[test]
+fn imported_scd_checkpoints_reproduce_scd() {
+    let dir = tmp("scd");
+    std::fs::create_dir_all(&dir).unwrap();
+    for config in ["pcq", "small"] {
+        let (cases, arrays) = scd_cases(config);
+        let structures: Vec<Structure> = cases.iter().map(|c| c.1.clone()).collect();
+        let file = dir.join(format!("{config}.extxyz"));
+        std::fs::write(
+            &file,
+            nucleate_core::io::write::write_extxyz(&structures).unwrap(),
+        )
+        .unwrap();
+        let ckpt = repo("tests/fixtures/scd").join(format!("ct_{config}.ckpt"));
+        let model = dir.join(format!("{config}-model"));
+        let (ok, out, err) = run(bin()
+            .args(["import", "scd"])
+            .arg(&ckpt)
+            .arg("-o")
+            .arg(&model));
+        assert!(ok, "{out}\n{err}");
+        // The momentum copy is reported, not imported; a pretraining checkpoint says so.
+        assert!(
+            out.contains("Lightning checkpoint") && out.contains("ema_model.*"),
+            "{out}"
+        );
+        assert!(out.contains("pretraining checkpoint"), "{out}");
+        let pred = predict_key(&model, &file, "y");
+        for ((name, _, y), p) in cases.iter().zip(&pred) {
+            let rel = (p - y).abs() / y.abs();
+            assert!(
+                rel < 1e-5,
+                "{config}/{name}: ours {p} vs SCD {y} (rel {rel:e})"
+            );
+        }
+
+        // `--ema` imports the momentum copy, whose outputs SCD recorded for one molecule.
+        let ema = dir.join(format!("{config}-ema"));
+        let (ok, out, err) = run(bin()
+            .args(["import", "scd", "--ema"])
+            .arg(&ckpt)
+            .arg("-o")
+            .arg(&ema));
+        assert!(ok, "{out}\n{err}");
+        let want = arrays["ema/qm9_1000/y"].as_f64()[0];
+        let got = predict_key(&ema, &file, "y")[0];
+        assert!(
+            (got - want).abs() / want.abs() < 1e-5,
+            "{config} EMA: ours {got} vs SCD {want}"
+        );
+        assert!(
+            (got - pred[0]).abs() > 1e-4,
+            "EMA weights differ from the model's"
+        );
+    }
+
+    // SCD's own model YAML overrides the checkpoint's keys; one that does not fit the weights
+    // is refused, naming the problem.
+    let yaml = dir.join("scd.yaml");
+    std::fs::write(
+        &yaml,
+        "model: CET\nemb_dim: 32\nnum_layers: 2\nnum_heads: 4\nnum_rbf: 16\n\
+         trainable_rbf: false\nmax_z: 118\nlayernorm_on_vec: False\ninv_post_norm: True\n\
+         vec_prenorm: True  # DyT\nemb_agg : sum\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(bin()
+        .args(["import", "scd"])
+        .arg(repo("tests/fixtures/scd/ct_pcq.ckpt"))
+        .arg("-o")
+        .arg(dir.join("yaml-model"))
+        .arg("--model-yaml")
+        .arg(&yaml));
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(
+        predict_key(&dir.join("yaml-model"), &dir.join("pcq.extxyz"), "y"),
+        predict_key(&dir.join("pcq-model"), &dir.join("pcq.extxyz"), "y")
+    );
+    std::fs::write(
+        &yaml,
+        std::fs::read_to_string(&yaml)
+            .unwrap()
+            .replace("num_rbf: 16", "num_rbf: 8"),
+    )
+    .unwrap();
+    let (ok, _, err) = run(bin()
+        .args(["import", "scd"])
+        .arg(repo("tests/fixtures/scd/ct_pcq.ckpt"))
+        .arg("-o")
+        .arg(dir.join("bad"))
+        .arg("--model-yaml")
+        .arg(&yaml));
+    assert!(!ok && err.contains("shape"), "{err}");
+    // A TorchMD-Net ET checkpoint is not an SCD CT.
+    let (ok, _, err) = run(bin()
+        .args(["import", "scd"])
+        .arg(fixture("et_small.ckpt"))
+        .arg("-o")
+        .arg(dir.join("et")));
+    assert!(!ok && err.contains("CET"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

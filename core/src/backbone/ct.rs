@@ -368,7 +368,11 @@ impl CtLayer {
             conditional_ln: AdaNorm::new(f, device),
             vec_norm: VecPreNorm::new(f, config.vec_prenorm, device),
             x_post_norm: LayerNormConfig::new(f).init(device),
-            v_post_norm: EquivariantLayerNorm::new(f, device),
+            v_post_norm: EquivariantLayerNorm::with_regulariser(
+                f,
+                config.et.vec_norm_regulariser,
+                device,
+            ),
             p_droppath: config.p_droppath,
             training: Param::from_bool(true),
             vec_prenorm: config.vec_prenorm,

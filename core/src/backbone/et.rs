@@ -30,7 +30,8 @@ use crate::graph::RadiusGraphOptions;
 use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 use crate::nn::{
-    CosineCutoff, EquivariantLayerNorm, ExpNormalSmearing, ExpNormalSmearingConfig, scatter_sum,
+    CosineCutoff, CovarianceRegulariser, EquivariantLayerNorm, ExpNormalSmearing,
+    ExpNormalSmearingConfig, scatter_sum,
 };
 
 /// Where the radial basis enters the attention (TorchMD-Net `distance_influence`).
@@ -97,6 +98,10 @@ pub struct EtConfig {
     /// off in TorchMD-Net).
     #[config(default = false)]
     pub layernorm_on_vec: bool,
+    /// Covariance regulariser of the whitened vector norms: `Isotropic` (equivariant) or `Scd`
+    /// (SCD's checkpoints; see [`CovarianceRegulariser`]).
+    #[config(default = "CovarianceRegulariser::Isotropic")]
+    pub vec_norm_regulariser: CovarianceRegulariser,
 }
 
 impl EtConfig {
@@ -160,9 +165,9 @@ impl EtConfig {
                 .map(|_| EtAttention::new(self, true, device))
                 .collect(),
             out_norm: LayerNormConfig::new(f).init(device),
-            vec_norm: self
-                .layernorm_on_vec
-                .then(|| EquivariantLayerNorm::new(f, device)),
+            vec_norm: self.layernorm_on_vec.then(|| {
+                EquivariantLayerNorm::with_regulariser(f, self.vec_norm_regulariser, device)
+            }),
             hidden_channels: f,
             max_z: self.max_z,
             cutoff_lower: self.cutoff_lower,

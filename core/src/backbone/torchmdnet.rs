@@ -56,7 +56,7 @@ pub enum ImportError {
 
 /// How a source tensor becomes ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transform {
+pub(crate) enum Transform {
     Same,
     TransposeLinear,
 }
@@ -101,7 +101,11 @@ fn representation_name(key: &str) -> Option<(String, Transform)> {
 }
 
 /// `prefix.<module>.<weight|bias>` for a linear `module` in `allowed`.
-fn linear_name(prefix: &str, rest: &str, allowed: &[&str]) -> Option<(String, Transform)> {
+pub(crate) fn linear_name(
+    prefix: &str,
+    rest: &str,
+    allowed: &[&str],
+) -> Option<(String, Transform)> {
     let (module, param) = rest.split_once('.')?;
     if !allowed.contains(&module) {
         return None;
@@ -117,7 +121,7 @@ fn linear_name(prefix: &str, rest: &str, allowed: &[&str]) -> Option<(String, Tr
 }
 
 /// Our name for a TorchMD-Net output-model key (without `output_model.`).
-fn head_name(key: &str) -> Option<(String, Transform)> {
+pub(crate) fn head_name(key: &str) -> Option<(String, Transform)> {
     let rest = key.strip_prefix("output_network.")?;
     // Scalar: output_network.layers.{0,2}.{weight,bias}
     if let Some(rest) = rest.strip_prefix("layers.") {
@@ -151,7 +155,11 @@ fn head_name(key: &str) -> Option<(String, Transform)> {
     }
 }
 
-fn apply(t: &NamedTensor, transform: Transform, key: &str) -> Result<NamedTensor, ParamLoadError> {
+pub(crate) fn apply(
+    t: &NamedTensor,
+    transform: Transform,
+    key: &str,
+) -> Result<NamedTensor, ParamLoadError> {
     match (transform, t) {
         (Transform::Same, _) => Ok(t.clone()),
         (Transform::TransposeLinear, NamedTensor::R2(w)) => {
@@ -165,7 +173,7 @@ fn apply(t: &NamedTensor, transform: Transform, key: &str) -> Result<NamedTensor
     }
 }
 
-fn read_f64(key: &str, t: &NamedTensor) -> Result<Vec<f64>, ImportError> {
+pub(crate) fn read_f64(key: &str, t: &NamedTensor) -> Result<Vec<f64>, ImportError> {
     let data = match t {
         NamedTensor::R1(t) => t.to_data(),
         NamedTensor::R2(t) => t.to_data(),
@@ -179,7 +187,7 @@ fn read_f64(key: &str, t: &NamedTensor) -> Result<Vec<f64>, ImportError> {
         })
 }
 
-fn scalar_buffer(key: &str, t: &NamedTensor) -> Result<f64, ImportError> {
+pub(crate) fn scalar_buffer(key: &str, t: &NamedTensor) -> Result<f64, ImportError> {
     match read_f64(key, t)?.as_slice() {
         [v] => Ok(*v),
         _ => Err(ParamLoadError::SourceShape {
@@ -189,6 +197,46 @@ fn scalar_buffer(key: &str, t: &NamedTensor) -> Result<f64, ImportError> {
         }
         .into()),
     }
+}
+
+/// Checks a fixed (non-trainable) RBF buffer `distance_expansion.<which>` against the closed
+/// form of `config`. `Ok(false)` when `which` is not an RBF buffer.
+///
+/// # Errors
+/// [`ImportError::BufferMismatch`] when the values differ by more than 1e-4 (relative).
+pub(crate) fn check_fixed_rbf(
+    config: &EtConfig,
+    key: &str,
+    which: &str,
+    t: &NamedTensor,
+) -> Result<bool, ImportError> {
+    let (means, betas) = config.rbf_config().initial_params();
+    let expected = match which {
+        "means" => means,
+        "betas" => betas,
+        _ => return Ok(false),
+    };
+    let got = read_f64(key, t)?;
+    if got.len() != expected.len() {
+        return Err(ParamLoadError::SourceShape {
+            key: key.to_owned(),
+            got: t.shape(),
+            expected: format!("[{}] (num_rbf of the configuration)", expected.len()),
+        }
+        .into());
+    }
+    let max_abs_diff = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0.0, f64::max);
+    if max_abs_diff > 1e-4 {
+        return Err(ImportError::BufferMismatch {
+            key: key.to_owned(),
+            max_abs_diff,
+        });
+    }
+    Ok(true)
 }
 
 /// Imports a TorchMD-Net `TorchMD_Net` (ET representation, optional `Scalar` or
@@ -213,7 +261,6 @@ pub fn import_et(
     let mut head = BTreeMap::new();
     let mut unknown = Vec::new();
     let mut readout = readout;
-    let (fixed_means, fixed_betas) = config.rbf_config().initial_params();
     for (key, t) in state {
         if let Some(k) = key.strip_prefix("representation_model.") {
             if k == "distance.box" {
@@ -222,28 +269,8 @@ pub fn import_et(
             if !config.trainable_rbf
                 && let Some(which) = k.strip_prefix("distance_expansion.")
             {
-                let expected = match which {
-                    "means" => &fixed_means,
-                    "betas" => &fixed_betas,
-                    _ => {
-                        unknown.push(key.clone());
-                        continue;
-                    }
-                };
-                let got = read_f64(key, t)?;
-                let max_abs_diff = if got.len() == expected.len() {
-                    got.iter()
-                        .zip(expected)
-                        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                        .fold(0.0, f64::max)
-                } else {
-                    f64::INFINITY
-                };
-                if max_abs_diff > 1e-4 {
-                    return Err(ImportError::BufferMismatch {
-                        key: key.clone(),
-                        max_abs_diff,
-                    });
+                if !check_fixed_rbf(config, key, which, t)? {
+                    unknown.push(key.clone());
                 }
                 continue;
             }

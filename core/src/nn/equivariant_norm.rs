@@ -11,13 +11,17 @@
 //! `Y ← Y T`, `Z ← T Z`, starting from `Y = A`, `Z = I`; then `Σ^{-1/2} = Z / √tr Σ`. It uses
 //! only matrix products, so it runs batched on any backend and differentiates through burn's
 //! autodiff, and being a polynomial in `Σ` it is exactly equivariant in exact arithmetic.
-//! SCD instead eigendecomposes `Σ + ε diag(1, 2, 3)` in float64; the unequal diagonal (there to
-//! separate eigenvalues for the decomposition) is not rotation-invariant, so `ε I` is used
-//! here. Results agree with the eigendecomposition to the iteration's accuracy.
+//! SCD instead eigendecomposes `Σ + ε diag(1, 2, 3)` in float64 and takes `1/√(s + ε)` of its
+//! eigenvalues `s`, i.e. whitens with `(Σ + ε diag(2, 3, 4))^{-1/2}`; the unequal diagonal
+//! (there to separate eigenvalues for the decomposition) is not rotation-invariant, so `ε I`
+//! is the default here ([`CovarianceRegulariser::Isotropic`]), and SCD's form is an option
+//! ([`CovarianceRegulariser::Scd`]) for reproducing its checkpoints. Results agree with the
+//! eigendecomposition to the iteration's accuracy.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 /// Regularisation `ε` added to the covariance.
 pub const EQUIVARIANT_NORM_EPS: f64 = 1e-5;
@@ -25,18 +29,49 @@ pub const EQUIVARIANT_NORM_EPS: f64 = 1e-5;
 /// Newton–Schulz iterations; enough for a condition number of `tr Σ / ε ~ 10⁹`.
 const ITERATIONS: usize = 40;
 
+/// What is added to the 3×3 covariance before whitening.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum CovarianceRegulariser {
+    /// `ε I`: rotation-equivariant (default).
+    Isotropic,
+    /// `ε diag(2, 3, 4)`, what SCD's (and TorchMD-Net's) eigendecomposition effectively uses;
+    /// breaks exact equivariance at the `ε / λ` level. For checkpoint-exact outputs.
+    Scd,
+}
+
+impl CovarianceRegulariser {
+    /// The diagonal added to the covariance.
+    #[must_use]
+    pub fn diagonal(self) -> [f64; 3] {
+        let e = EQUIVARIANT_NORM_EPS;
+        match self {
+            Self::Isotropic => [e; 3],
+            Self::Scd => [2.0 * e, 3.0 * e, 4.0 * e],
+        }
+    }
+}
+
 /// Whitened equivariant LayerNorm with a per-channel weight (init 1, no bias).
 #[derive(Module, Debug)]
 pub struct EquivariantLayerNorm {
     /// Channel weights `[F]`.
     pub weight: Param<Tensor<1>>,
+    /// Covariance regulariser.
+    #[module(skip)]
+    pub regulariser: CovarianceRegulariser,
 }
 
 impl EquivariantLayerNorm {
-    /// A norm over `f` channels.
+    /// A norm over `f` channels with the isotropic regulariser.
     pub fn new(f: usize, device: &Device) -> Self {
+        Self::with_regulariser(f, CovarianceRegulariser::Isotropic, device)
+    }
+
+    /// A norm over `f` channels with the given regulariser.
+    pub fn with_regulariser(f: usize, regulariser: CovarianceRegulariser, device: &Device) -> Self {
         Self {
             weight: Initializer::Ones.init([f], device),
+            regulariser,
         }
     }
 
@@ -45,15 +80,26 @@ impl EquivariantLayerNorm {
     /// - output: `[n_atoms, 3, F]`
     pub fn forward(&self, v: Tensor<3>) -> Tensor<3> {
         let [n, _, f] = v.dims();
+        // Whitening amplifies rounding where Σ is ill-conditioned (vector features that nearly
+        // cancel): like SCD, compute in f64 where the device has it, then return to the input's
+        // dtype.
+        let dtype = v.dtype();
+        let wide = dtype == DType::F32 && v.device().supports_dtype(DType::F64);
+        let v = if wide { v.cast(DType::F64) } else { v };
         let v = v.clone().sub(v.mean_dim(2)); // centred over channels
         let eye = Tensor::<2>::eye(3, &v.device())
             .cast(v.dtype())
             .reshape([1, 3, 3]);
+        let [a, b, c] = self.regulariser.diagonal();
+        let reg = Tensor::<3>::from_data(
+            TensorData::new(vec![a, 0.0, 0.0, 0.0, b, 0.0, 0.0, 0.0, c], [1, 3, 3]),
+            (&v.device(), v.dtype()),
+        );
         let sigma = v
             .clone()
             .matmul(v.clone().swap_dims(1, 2))
             .div_scalar(f as f64)
-            .add(eye.clone().mul_scalar(EQUIVARIANT_NORM_EPS)); // [n, 3, 3]
+            .add(reg); // [n, 3, 3]
         let trace = sigma.clone().mul(eye.clone()).sum_dim(2).sum_dim(1); // [n, 1, 1]
         let mut y = sigma.div(trace.clone());
         let mut z = eye.clone().expand([n, 3, 3]);
@@ -67,7 +113,9 @@ impl EquivariantLayerNorm {
             z = t.matmul(z);
         }
         let inv_sqrt = z.div(trace.sqrt()); // Σ^{-1/2}, [n, 3, 3]
-        inv_sqrt.matmul(v).mul(self.weight.val().reshape([1, 1, f]))
+        let out = inv_sqrt.matmul(v);
+        let out = if wide { out.cast(dtype) } else { out };
+        out.mul(self.weight.val().reshape([1, 1, f]))
     }
 }
 

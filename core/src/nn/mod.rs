@@ -10,7 +10,7 @@ pub mod radial;
 pub mod scatter;
 
 pub use cutoff::CosineCutoff;
-pub use equivariant_norm::EquivariantLayerNorm;
+pub use equivariant_norm::{CovarianceRegulariser, EquivariantLayerNorm};
 pub use init::xavier_linear;
 pub use params::{NamedTensor, ParamInfo, ParamLoadError, load_named, param_infos, param_names};
 pub use radial::{ExpNormalSmearing, ExpNormalSmearingConfig};

@@ -5,6 +5,7 @@ pub mod denoise;
 pub mod diffusion;
 pub mod pocket;
 pub mod sampler;
+pub mod scd_import;
 pub mod unigem;
 
 pub use denoise::{
@@ -17,6 +18,7 @@ pub use sampler::{
     AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Sampler, SamplerStep, Samples,
     StepOutputs, StepValues, annotated, sample,
 };
+pub use scd_import::{ScdImport, import_scd};
 pub use unigem::{
     NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, predict_property,
     type_features, unigem_loss,

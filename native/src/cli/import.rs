@@ -35,6 +35,9 @@ enum ImportWhat {
     /// dict with `--config`).
     #[command(name = "torchmd-net")]
     TorchmdNet(TorchmdNetArgs),
+    /// An SCD CT checkpoint (`ct-scd-pcq`, `ct-scd-amp`, or a `last.ckpt` of SCD's `train.py`)
+    /// with its noise, embedding and scalar heads.
+    Scd(super::import_scd::ScdArgs),
 }
 
 /// `nucleate import torchmd-net`.
@@ -66,7 +69,10 @@ pub struct TorchmdNetArgs {
 /// # Errors
 /// Unreadable or malformed checkpoints, an architecture the weights do not fit, unknown keys.
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
-    let ImportWhat::TorchmdNet(a) = &args.what;
+    let a = match &args.what {
+        ImportWhat::TorchmdNet(a) => a,
+        ImportWhat::Scd(a) => return super::import_scd::run(a),
+    };
     let path = &a.checkpoint;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let is_safetensors = path
@@ -189,7 +195,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn named_tensor(t: &TorchTensor, device: &burn::tensor::Device) -> NamedTensor {
+pub(crate) fn named_tensor(t: &TorchTensor, device: &burn::tensor::Device) -> NamedTensor {
     let data = |shape: Vec<usize>| TensorData::new(t.data.clone(), shape);
     match t.shape.len() {
         0 => NamedTensor::R1(Tensor::from_data(data(vec![1]), device)),

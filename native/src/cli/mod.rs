@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod import;
+pub mod import_scd;
 pub mod learn;
 pub mod metrics;
 pub mod model;
