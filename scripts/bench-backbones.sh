@@ -2,12 +2,13 @@
 # Backbone throughput: nucleate's ET and CT (burn CPU backend) and TorchMD-Net's ET (PyTorch CPU)
 # on the same real QM9 molecules, forward and forward+backward, with ratios.
 #
-#   scripts/bench-backbones.sh [--device cpu|wgpu|cuda] [--batches 32,128] [--repeats 2] [--threads 1]
+#   scripts/bench-backbones.sh [--device cpu|flex|wgpu|cuda] [--batches 32,128] [--repeats 2] [--threads 1]
 #
 # Ours runs in the release profile (the dev profile keeps ndarray's debug assertions, which cost
 # ~3x on the CPU backend); the first run compiles burn with wgpu in release (many minutes on 2
 # cores). `--device wgpu` measures burn's wgpu backend (a GPU, or lavapipe without one),
-# `--device cuda` needs `--features cuda` (set CARGO_FEATURES=cuda).
+# `--device cuda` needs `--features cuda` (set CARGO_FEATURES=cuda); `--device flex` (burn's flex
+# CPU backend) builds the `flex` feature itself.
 #
 # Molecules: tests/data/datasets/qm9_stride650.extxyz.gz (every 650th QM9 molecule).
 # PyTorch side: $PYTHON (default /tmp/tmdvenv/bin/python) with torch, torchmd-net 3.1.0 and ase,
@@ -25,6 +26,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}"
+if [[ "$DEVICE" == flex ]]; then CARGO_FEATURES="${CARGO_FEATURES:+$CARGO_FEATURES,}flex"; fi
 PYTHON="${PYTHON:-/tmp/tmdvenv/bin/python}"
 if ! "$PYTHON" -c "import torchmdnet, ase" 2>/dev/null; then
   python3 -m venv /tmp/tmdvenv

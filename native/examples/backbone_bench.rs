@@ -5,7 +5,7 @@
 //! configuration is a warm-up (kernel compilation, autotuning) and is not counted.
 //!
 //! Usage: cargo run --release -p nucleate --example backbone_bench -- MOLECULES.extxyz
-//!        [--device cpu|wgpu|cuda] [--batches 32,128] [--repeats 3] [--only F/L/H]
+//!        [--device cpu|wgpu|cuda|flex] [--batches 32,128] [--repeats 3] [--only F/L/H]
 //!        [--json OUT.json]
 
 use std::time::Instant;
@@ -41,8 +41,10 @@ fn device(name: &str) -> Result<Device, String> {
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0usize)),
+        #[cfg(feature = "flex")]
+        "flex" => Ok(Device::flex()),
         other => Err(format!(
-            "--device {other}: not built in (cpu, or wgpu/cuda with their features)"
+            "--device {other}: not built in (cpu, or wgpu/cuda/flex with their features)"
         )),
     }
 }

@@ -35,6 +35,9 @@ pub enum Compute {
     Wgpu,
     /// burn's CUDA backend on GPU 0. Built with the `cuda` feature.
     Cuda,
+    /// burn's flex backend on the CPU (pure Rust, SIMD kernels and the `gemm` crate; the CPU
+    /// backend burn 0.22 recommends in place of ndarray). Built with the `flex` feature.
+    Flex,
 }
 
 impl std::fmt::Display for Compute {
@@ -43,6 +46,7 @@ impl std::fmt::Display for Compute {
             Self::Cpu => "cpu",
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
+            Self::Flex => "flex",
         })
     }
 }
@@ -60,6 +64,8 @@ impl Compute {
             )),
             #[cfg(feature = "cuda")]
             Self::Cuda => Ok(burn::tensor::Device::cuda(0usize)),
+            #[cfg(feature = "flex")]
+            Self::Flex => Ok(burn::tensor::Device::flex()),
             #[allow(unreachable_patterns)]
             other => anyhow::bail!(
                 "--device {other}: this binary was built without the `{other}` feature \

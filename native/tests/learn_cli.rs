@@ -484,16 +484,15 @@ fn finetune_energies_and_forces_with_a_force_head() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// SCD pretraining on burn's wgpu backend (lavapipe without a GPU) follows the CPU run's loss
-/// curve: the same initial weights (drawn on the CPU), batches and noise; drop-path and condition
-/// dropout off, since they draw on the device's own generator.
-#[cfg(feature = "wgpu")]
-#[test]
-fn training_on_wgpu_follows_the_cpu_loss_curve() {
-    let dir = tmp("wgpu");
+/// SCD pretraining on another backend follows the CPU (ndarray) run's loss curve: the same
+/// initial weights (drawn on the CPU), batches and noise; drop-path and condition dropout off,
+/// since they draw on the device's own generator.
+#[cfg(any(feature = "wgpu", feature = "flex"))]
+fn training_follows_the_cpu_loss_curve(other: &str) {
+    let dir = tmp(other);
     let cfg = config(&dir, "scd.toml", SCD, 0, 4);
     let mut curves = Vec::new();
-    for device in ["cpu", "wgpu"] {
+    for device in ["cpu", other] {
         let r = dir.join(device);
         let (ok, out, err) = run(bin()
             .args(["pretrain", "--device", device, "--config"])
@@ -508,18 +507,33 @@ fn training_on_wgpu_follows_the_cpu_loss_curve() {
             ]));
         assert!(ok, "{device}: {out}\n{err}");
         let info: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(r.join("run.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(r.join("run.json")).expect("run.json"))
+                .expect("JSON");
         assert_eq!(info["device"], device);
         curves.push(train_losses(&r));
     }
     assert_eq!(curves[0].len(), 4);
-    for ((step, cpu), (_, gpu)) in curves[0].iter().zip(&curves[1]) {
+    for ((step, cpu), (_, theirs)) in curves[0].iter().zip(&curves[1]) {
         assert!(
-            (cpu - gpu).abs() <= 1e-4 * cpu.abs(),
-            "step {step}: CPU loss {cpu}, wgpu loss {gpu}"
+            (cpu - theirs).abs() <= 1e-4 * cpu.abs(),
+            "step {step}: CPU loss {cpu}, {other} loss {theirs}"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// On burn's wgpu backend (lavapipe without a GPU).
+#[cfg(feature = "wgpu")]
+#[test]
+fn training_on_wgpu_follows_the_cpu_loss_curve() {
+    training_follows_the_cpu_loss_curve("wgpu");
+}
+
+/// On burn's flex CPU backend.
+#[cfg(feature = "flex")]
+#[test]
+fn training_on_flex_follows_the_cpu_loss_curve() {
+    training_follows_the_cpu_loss_curve("flex");
 }
 
 /// Pocket-conditional SCD on real complexes: a receptor and 9 docked poses of one ligand

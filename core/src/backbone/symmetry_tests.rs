@@ -1,7 +1,7 @@
 //! Every backbone of [`crate::testing::cases`] through [`crate::testing::check_symmetries`], in
 //! f32 and f64, on a random molecule and a random small triclinic crystal (cell edges below the
 //! cutoff, so atoms see their own periodic images). The wgpu backend runs the same cases in
-//! `native/tests/backend_wgpu.rs`.
+//! `native/tests/backend_devices.rs`.
 
 use burn::tensor::DType;
 

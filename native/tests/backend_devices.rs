@@ -1,14 +1,15 @@
-//! The wgpu backend against the CPU (ndarray) backend, with the same weights: every backbone of
+//! The other backends against the CPU (ndarray) backend, with the same weights — burn's wgpu
+//! backend (feature `wgpu`) and its flex CPU backend (feature `flex`): every backbone of
 //! `nucleate_core::testing::cases` (ET, CT, CT whitened, EGNN with EDM's dynamics and UniGEM's
-//! branches) through the shared symmetry checks on wgpu; per-output agreement with the CPU to
-//! ≤1e-4 relative on those structures and on real QM9 molecules; and the gradients of a
+//! branches) through the shared symmetry checks on the device; per-output agreement with the
+//! CPU to ≤1e-4 relative on those structures and on real QM9 molecules; and the gradients of a
 //! denoising loss (what training consumes) agreeing to ≤1e-4 as well.
 //!
-//! On a machine without a GPU this runs on Mesa's lavapipe (software Vulkan); set
+//! On a machine without a GPU wgpu runs on Mesa's lavapipe (software Vulkan); set
 //! `WGPU_BACKEND`/`CUBECL_WGPU_DEFAULT_DEVICE` to choose an adapter.
-#![cfg(feature = "wgpu")]
+#![cfg(any(feature = "wgpu", feature = "flex"))]
 
-use burn::tensor::{DType, Device, DeviceKind};
+use burn::tensor::{DType, Device};
 use nucleate_core::Structure;
 use nucleate_core::backbone::{CtConfig, EtConfig, VecPreNormKind};
 use nucleate_core::objective::denoise::{
@@ -21,8 +22,9 @@ use nucleate_core::train::{NoiseNormalizer, copy_params, gradients};
 
 mod common;
 
+#[cfg(feature = "wgpu")]
 fn wgpu() -> Device {
-    Device::wgpu(DeviceKind::DefaultDevice)
+    Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
 }
 
 /// The first molecules of the committed QM9 slice (every 200th molecule; labels unused). Not
@@ -43,11 +45,22 @@ fn qm9(n: usize) -> Vec<Structure> {
 
 const AGREE: f64 = 1e-4;
 
+#[cfg(feature = "wgpu")]
 #[test]
 fn backbones_agree_with_the_cpu_and_keep_their_symmetries_on_wgpu() {
+    backbones_agree_and_keep_their_symmetries(&wgpu(), "wgpu");
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn backbones_agree_with_the_cpu_and_keep_their_symmetries_on_flex() {
+    backbones_agree_and_keep_their_symmetries(&Device::flex(), "flex");
+}
+
+fn backbones_agree_and_keep_their_symmetries(device: &Device, label: &str) {
     let backbones = Backbones::new(DType::F32);
     let cpu = backbones.cases(&cpu_device());
-    let gpu = backbones.cases(&wgpu());
+    let gpu = backbones.cases(device);
     // The same weights in f64 on the CPU: the reference both f32 results are measured against.
     let reference = backbones.with_dtype(DType::F64).cases(&cpu_device());
     let mut inputs = structures();
@@ -86,22 +99,22 @@ fn backbones_agree_with_the_cpu_and_keep_their_symmetries_on_wgpu() {
                     e_cpu > 0.1 * AGREE
                         && on_gpu.iter().all(|v| v.is_finite())
                         && (e_cpu > 1e-2 || e_gpu <= (3.0 * e_cpu).max(10.0 * AGREE)),
-                    "{} {what} on structure {k}: wgpu vs CPU relative error {e:.2e}; vs f64: \
-                     wgpu {e_gpu:.2e}, CPU {e_cpu:.2e}",
+                    "{} {what} on structure {k}: {label} vs CPU relative error {e:.2e}; vs f64: \
+                     {label} {e_gpu:.2e}, CPU {e_cpu:.2e}",
                     c.name
                 );
                 conditioned += 1;
                 eprintln!(
                     "{} {what} on structure {k}: f32 ill-conditioned (CPU f32 vs f64 {e_cpu:.2e}, \
-                     wgpu vs f64 {e_gpu:.2e})",
+                     {label} vs f64 {e_gpu:.2e})",
                     c.name
                 );
             }
         }
         let symmetry = check_case(g, nucleate_core::testing::tolerance(DType::F32), 700);
         eprintln!(
-            "{}: wgpu vs CPU worst relative error {worst:.2e} ({conditioned} ill-conditioned \
-             outputs); wgpu symmetry errors {symmetry:?}",
+            "{}: {label} vs CPU worst relative error {worst:.2e} ({conditioned} ill-conditioned \
+             outputs); {label} symmetry errors {symmetry:?}",
             g.name
         );
     }
@@ -148,23 +161,40 @@ fn loss_and_gradients(weights: &DenoiseModel, device: &Device) -> (f64, Vec<f32>
     (value, flat)
 }
 
+#[cfg(feature = "wgpu")]
 #[test]
-fn denoising_gradients_agree_with_the_cpu() {
+fn denoising_gradients_agree_with_the_cpu_on_wgpu() {
+    denoising_gradients_agree(&wgpu(), "wgpu");
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn denoising_gradients_agree_with_the_cpu_on_flex() {
+    denoising_gradients_agree(&Device::flex(), "flex");
+}
+
+fn denoising_gradients_agree(device: &Device, label: &str) {
     let model = denoise_config().init(&cpu_device()).expect("model");
     let (cpu_loss, cpu_grad) = loss_and_gradients(&model, &cpu_device().autodiff());
-    let (gpu_loss, gpu_grad) = loss_and_gradients(&model, &wgpu().autodiff());
+    let (gpu_loss, gpu_grad) = loss_and_gradients(&model, &device.clone().autodiff());
     assert!(cpu_loss.is_finite() && cpu_loss > 0.0, "{cpu_loss}");
     let loss_err = (gpu_loss - cpu_loss).abs() / cpu_loss;
-    assert!(loss_err <= AGREE, "loss: CPU {cpu_loss}, wgpu {gpu_loss}");
+    assert!(
+        loss_err <= AGREE,
+        "loss: CPU {cpu_loss}, {label} {gpu_loss}"
+    );
     assert_eq!(cpu_grad.len(), gpu_grad.len());
     assert!(cpu_grad.iter().any(|g| *g != 0.0));
     let a: Vec<f64> = cpu_grad.iter().map(|&g| f64::from(g)).collect();
     let b: Vec<f64> = gpu_grad.iter().map(|&g| f64::from(g)).collect();
     let e = relative_error(&b, &a);
     eprintln!(
-        "coord loss CPU {cpu_loss:.6} wgpu {gpu_loss:.6} (rel {loss_err:.1e}); {} gradient \
+        "coord loss CPU {cpu_loss:.6} {label} {gpu_loss:.6} (rel {loss_err:.1e}); {} gradient \
          values, relative error {e:.2e}",
         a.len()
     );
-    assert!(e <= AGREE, "gradients: wgpu vs CPU relative error {e:.2e}");
+    assert!(
+        e <= AGREE,
+        "gradients: {label} vs CPU relative error {e:.2e}"
+    );
 }
