@@ -193,10 +193,35 @@ fn check_configuration(name: &str) -> f64 {
     assert!((imported.readout.std - get("std")).abs() < 1e-6);
     assert!(imported.normalizer.count > 0);
 
+    // The same weights with SCD's periodic neighbour cap (`allow_periodic` training: its
+    // graph builder keeps about 33 neighbours per atom).
+    let mut capped_config = config.clone();
+    capped_config.ct.et.max_num_neighbors = Some(get("max_num_neighbors") as usize);
+    let capped = import_scd(
+        &capped_config,
+        &state,
+        Readout::new().with_reduce(Reduce::Sum),
+        &device,
+    )
+    .expect("import");
+
     let mut worst = 0.0f64;
-    for case in ["qm9_1000", "qm9_5000", "qm9_20000", "batch3", "perov_6334"] {
+    for case in [
+        "qm9_1000",
+        "qm9_5000",
+        "qm9_20000",
+        "batch3",
+        "perov_6334",
+        "perov_6334_capped",
+        "qm9_1000_capped",
+    ] {
+        let model = if case.ends_with("_capped") {
+            &capped
+        } else {
+            &imported
+        };
         let s = structures(&cases, case);
-        let (ours, n_edges) = run_case(&imported.model, &imported.readout, &s, &device);
+        let (ours, n_edges) = run_case(&model.model, &model.readout, &s, &device);
         let their_edges = cases[&format!("{case}/edge_index")].shape[1];
         assert_eq!(n_edges, their_edges, "{name}/{case}: edge count");
         for (k, a) in &ours {

@@ -26,7 +26,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::BackboneError;
 use super::input::AtomGraph;
-use crate::graph::RadiusGraphOptions;
+use crate::graph::{MaxNeighborsPolicy, RadiusGraphOptions};
 use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 use crate::nn::{
@@ -102,6 +102,11 @@ pub struct EtConfig {
     /// (SCD's checkpoints; see [`CovarianceRegulariser`]).
     #[config(default = "CovarianceRegulariser::Isotropic")]
     pub vec_norm_regulariser: CovarianceRegulariser,
+    /// Neighbour cap of SCD's periodic graph builder
+    /// ([`MaxNeighborsPolicy::KeepNearestDegenerate`] with this `k`): models trained through it
+    /// (SCD's `allow_periodic`, e.g. `ct-scd-amp`) saw about `k + 1` neighbours per atom.
+    /// Absent (the default): every pair within the cutoff.
+    pub max_num_neighbors: Option<usize>,
 }
 
 impl EtConfig {
@@ -180,6 +185,8 @@ impl EtConfig {
     pub fn graph_options(&self) -> RadiusGraphOptions {
         RadiusGraphOptions {
             self_loops: true,
+            max_neighbors: self.max_num_neighbors,
+            policy: MaxNeighborsPolicy::KeepNearestDegenerate,
             ..RadiusGraphOptions::with_cutoff(self.cutoff_upper)
         }
     }
@@ -276,12 +283,15 @@ impl NeighborEmbedding {
             .mul(edges.not_self.clone())
             .reshape([n_edges, 1]); // [n_edges, 1]
         let w = self.distance_proj.forward(edges.rbf.clone()).mul(weight); // [n_edges, F]
+        // As TorchMD-Net's (and SCD's) code: each edge carries the centre's embedding to the
+        // neighbour. On a symmetric graph this is the textbook Σ_{j ∈ N(i)} W(d_ij) E'[z_j];
+        // on a capped, asymmetric one (SCD's periodic graphs) only this order reproduces them.
         let neighbours = self
             .embedding
             .val()
             .select(0, z)
-            .select(0, edges.idx_j.clone()); // [n_edges, F]
-        let agg = scatter_sum(w.mul(neighbours), edges.idx_i.clone(), edges.n_atoms); // [n_atoms, F]
+            .select(0, edges.idx_i.clone()); // [n_edges, F]
+        let agg = scatter_sum(w.mul(neighbours), edges.idx_j.clone(), edges.n_atoms); // [n_atoms, F]
         self.combine.forward(Tensor::cat(vec![x, agg], 1))
     }
 }

@@ -45,7 +45,16 @@ pub enum MaxNeighborsPolicy {
     /// Keep the `max_neighbors` nearest (ties broken by `idx_j`, then `shift_ij`). The graph is
     /// then no longer symmetric: `j` may be a neighbour of `i` without `i` being one of `j`.
     KeepNearest,
+    /// SCD's periodic graphs (fairchem's `get_max_neighbors_mask` without strict enforcement):
+    /// the self-loop is not counted; when an atom has more than `max_neighbors` other edges it
+    /// keeps those with `d² ≤ d²₍ₖ₊₁₎ + 0.01 Å²`, `d²₍ₖ₊₁₎` the (`max_neighbors` + 1)-th smallest
+    /// squared distance, so at least `max_neighbors + 1` edges and every edge (nearly) tied
+    /// with the last one stay. Not symmetric either.
+    KeepNearestDegenerate,
 }
+
+/// The squared-distance tolerance (Å²) of [`MaxNeighborsPolicy::KeepNearestDegenerate`].
+pub const DEGENERACY_TOLERANCE_SQ: f64 = 0.01;
 
 /// Parameters of [`radius_graph`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -424,7 +433,18 @@ impl AtomEdges {
         options: &RadiusGraphOptions,
     ) -> Result<(), GraphError> {
         let edges = &mut self.edges;
-        if let Some(max) = options.max_neighbors
+        if let (Some(max), MaxNeighborsPolicy::KeepNearestDegenerate) =
+            (options.max_neighbors, options.policy)
+        {
+            let is_self = |e: &Candidate| e.j == i && e.shift == [0, 0, 0];
+            let others = edges.iter().filter(|e| !is_self(e)).count();
+            if others > max {
+                let mut d2: Vec<f64> = edges.iter().filter(|e| !is_self(e)).map(|e| e.d2).collect();
+                let (_, kth, _) = d2.select_nth_unstable_by(max, f64::total_cmp);
+                let limit = *kth + DEGENERACY_TOLERANCE_SQ;
+                edges.retain(|e| is_self(e) || e.d2 <= limit);
+            }
+        } else if let Some(max) = options.max_neighbors
             && edges.len() > max
         {
             match options.policy {
@@ -437,6 +457,8 @@ impl AtomEdges {
                         max,
                     });
                 }
+                // Applied above, before the count that includes the self-loop.
+                MaxNeighborsPolicy::KeepNearestDegenerate => {}
                 MaxNeighborsPolicy::KeepNearest => {
                     let nearest = |a: &Candidate, b: &Candidate| {
                         a.d2.total_cmp(&b.d2)

@@ -400,6 +400,7 @@ mod tests {
         for (max_neighbors, policy) in [
             (None, MaxNeighborsPolicy::Error),
             (Some(max), MaxNeighborsPolicy::KeepNearest),
+            (Some(max), MaxNeighborsPolicy::KeepNearestDegenerate),
             (Some(max), MaxNeighborsPolicy::Error),
         ] {
             let options = RadiusGraphOptions {
@@ -418,5 +419,82 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// SCD's cap, checked edge by edge against the full graph: an atom with more than `k`
+    /// other neighbours keeps its self-loop and exactly those with `d² ≤ d²₍ₖ₊₁₎ + 0.01 Å²`;
+    /// a perfect crystal keeps whole shells of equidistant neighbours.
+    #[test]
+    fn degenerate_cap_keeps_whole_shells() {
+        use crate::graph::DEGENERACY_TOLERANCE_SQ;
+        // Rock salt, 2 × 2 × 2 conventional cells (64 atoms, a = 5.64 Å), slightly rattled in
+        // one atom so that one shell splits.
+        let a = 5.64;
+        let mut positions = Vec::new();
+        let mut numbers = Vec::new();
+        for (x, y, z) in
+            (0..4).flat_map(|x| (0..4).flat_map(move |y| (0..4).map(move |z| (x, y, z))))
+        {
+            positions.push([x as f64 * a / 2.0, y as f64 * a / 2.0, z as f64 * a / 2.0]);
+            numbers.push(if (x + y + z) % 2 == 0 { 11 } else { 17 });
+        }
+        positions[5][0] += 0.03;
+        let mut s = Structure::molecule(numbers, positions);
+        s.lattice = Some([
+            [2.0 * a, 0.0, 0.0],
+            [0.0, 2.0 * a, 0.0],
+            [0.0, 0.0, 2.0 * a],
+        ]);
+        s.pbc = [true; 3];
+        let k = 10;
+        let full = crate::graph::radius_graph(
+            &s,
+            &RadiusGraphOptions {
+                self_loops: true,
+                ..RadiusGraphOptions::with_cutoff(5.0)
+            },
+        )
+        .expect("valid");
+        let capped = crate::graph::radius_graph(
+            &s,
+            &RadiusGraphOptions {
+                cutoff: 5.0,
+                self_loops: true,
+                max_neighbors: Some(k),
+                policy: MaxNeighborsPolicy::KeepNearestDegenerate,
+            },
+        )
+        .expect("valid");
+        let edges = |g: &Graph, i: usize| -> Vec<(usize, [i32; 3], f64)> {
+            (0..g.idx_i.len())
+                .filter(|&e| g.idx_i[e] == i)
+                .map(|e| (g.idx_j[e], g.shift_ij[e], g.d_ij[e]))
+                .collect()
+        };
+        let mut sizes = Vec::new();
+        for i in 0..s.n_atoms() {
+            let all = edges(&full, i);
+            let is_self = |e: &(usize, [i32; 3], f64)| e.0 == i && e.1 == [0, 0, 0];
+            let mut d2: Vec<f64> = all
+                .iter()
+                .filter(|e| !is_self(e))
+                .map(|e| e.2 * e.2)
+                .collect();
+            assert!(d2.len() > k, "atom {i}: {} neighbours", d2.len());
+            d2.sort_by(f64::total_cmp);
+            let limit = d2[k] + DEGENERACY_TOLERANCE_SQ;
+            let want: Vec<_> = all
+                .iter()
+                .filter(|e| is_self(e) || e.2 * e.2 <= limit)
+                .map(|e| (e.0, e.1))
+                .collect();
+            let got: Vec<_> = edges(&capped, i).iter().map(|e| (e.0, e.1)).collect();
+            assert_eq!(got, want, "atom {i}");
+            sizes.push(got.len() - 1);
+        }
+        // 6 nearest + 12 second shell: the 11th-nearest lies in the second shell, which is kept
+        // whole (18 neighbours) except around the displaced atom.
+        assert!(sizes.iter().all(|&n| n > k), "{sizes:?}");
+        assert!(sizes.iter().filter(|&&n| n == 18).count() > 50, "{sizes:?}");
     }
 }

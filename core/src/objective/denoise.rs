@@ -27,7 +27,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use thiserror::Error;
 
 use crate::backbone::{AtomGraph, BackboneError, Ct, CtConfig};
-use crate::graph::{GraphError, RadiusGraphOptions, radius_graph_batch};
+use crate::graph::{GraphError, MaxNeighborsPolicy, RadiusGraphOptions, radius_graph_batch};
 use crate::head::{EquivariantScalarHead, EquivariantVectorHead, Readout};
 use crate::nn::activation::silu;
 use crate::nn::{scatter_sum, xavier_linear};
@@ -143,6 +143,7 @@ impl DenoiseModelConfig {
                 .force_head
                 .then(|| EquivariantVectorHead::new(f, device)),
             cutoff: self.ct.et.cutoff_upper,
+            max_num_neighbors: self.ct.et.max_num_neighbors,
         })
     }
 }
@@ -162,6 +163,9 @@ pub struct DenoiseModel {
     pub force_head: Option<EquivariantVectorHead>,
     /// Radius-graph cutoff (Å), the backbone's upper cutoff.
     pub cutoff: f64,
+    /// SCD's neighbour cap (see [`crate::backbone::EtConfig::max_num_neighbors`]).
+    #[module(skip)]
+    pub max_num_neighbors: Option<usize>,
 }
 
 /// Outputs of one pass.
@@ -191,6 +195,8 @@ impl DenoiseModel {
     pub fn graph_options(&self) -> RadiusGraphOptions {
         RadiusGraphOptions {
             self_loops: true,
+            max_neighbors: self.max_num_neighbors,
+            policy: MaxNeighborsPolicy::KeepNearestDegenerate,
             ..RadiusGraphOptions::with_cutoff(self.cutoff)
         }
     }

@@ -163,12 +163,16 @@ pub fn run(a: &ScdArgs) -> anyhow::Result<()> {
     };
     save_model(&a.out, &ct, &flatten(&imported.model), &meta)?;
     println!(
-        "imported {} tensors from a {} (CT {} layers × {} channels, vector pre-norm {:?}) → {}",
+        "imported {} tensors from a {} (CT {} layers × {} channels, vector pre-norm {:?}{}) → {}",
         split.state.len(),
         split.source,
         ct.et.num_layers,
         ct.et.hidden_channels,
         ct.vec_prenorm,
+        match ct.et.max_num_neighbors {
+            Some(k) => format!(", SCD's periodic neighbour cap {k}"),
+            None => String::new(),
+        },
         a.out.display()
     );
     if !split.ignored.is_empty() {
@@ -348,7 +352,14 @@ fn ct_config_from_hyper(h: &BTreeMap<String, PyValue>) -> anyhow::Result<(CtConf
         .with_distance_influence(distance_influence)
         .with_vector_cutoff(bool_or(h, "vector_cutoff", true)?)
         .with_layernorm_on_vec(bool_or(h, "layernorm_on_vec", false)?)
-        .with_vec_norm_regulariser(CovarianceRegulariser::Scd);
+        .with_vec_norm_regulariser(CovarianceRegulariser::Scd)
+        // Trained through SCD's periodic graph builder (`allow_periodic`), which caps the
+        // neighbours per atom; its molecular kernel does not.
+        .with_max_num_neighbors(if bool_or(h, "allow_periodic", false)? {
+            Some(int_or(h, "max_num_neighbors", 32)?)
+        } else {
+            None
+        });
     let ct = CtConfig::new()
         .with_et(et)
         .with_p_dropcond(float_or(h, "p_dropcond", 0.2)?)
@@ -448,6 +459,17 @@ mod tests {
         assert!(!ct.et.trainable_rbf && ct.inv_post_norm && !ct.vec_post_norm);
         assert_eq!(ct.vec_prenorm, VecPreNormKind::DyT);
         assert_eq!(ct.et.vec_norm_regulariser, CovarianceRegulariser::Scd);
+        assert_eq!(ct.et.max_num_neighbors, None);
+        let mut periodic = h.clone();
+        periodic.insert("allow_periodic".into(), PyValue::Bool(true));
+        assert_eq!(
+            ct_config_from_hyper(&periodic)
+                .unwrap()
+                .0
+                .et
+                .max_num_neighbors,
+            Some(32)
+        );
         // The released model's parameter count (backbones.md §2.7): representation 9,173,272.
         let device = nucleate_core::testing::cpu_device();
         let model = DenoiseModelConfig::new(ct).init(&device).unwrap();
