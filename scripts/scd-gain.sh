@@ -6,8 +6,10 @@
 # print the table (test MAE in meV). Everything is seeded: the same command prints the same table.
 #
 #   scripts/scd-gain.sh [--pretrain-steps N] [--finetune-steps N] [--seeds "0 1 2"]
-#                       [--out DIR] [--jobs J] [--quick]
+#                       [--out DIR] [--jobs J] [--quick] [--fresh]
 #
+# Runs resume from their checkpoints (rerunning a finished command only re-evaluates); --fresh
+# discards them and starts every run over (needed after the configs changed).
 # --jobs 2 runs two trainings at a time (burn's CPU backend uses about one core per run).
 #
 # --quick uses the bundled 655-molecule QM9 slice (tests/data/datasets/qm9_stride200.csv.gz;
@@ -25,6 +27,7 @@ seeds="0 1 2"
 jobs=1
 out=runs/scd-gain
 quick=0
+fresh=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --pretrain-steps) pre_steps=$2; shift 2 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --quick) quick=1; shift ;;
+    --fresh) fresh=(--fresh); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -73,7 +77,7 @@ drain() {
 t0=$(date +%s)
 for obj in scd coord; do
   spawn "pretrain-$obj" nucleate pretrain --config "configs/ct-qm9-$obj.toml" \
-    --run "$out/pretrain-$obj" --set train.steps="$pre_steps" "${common[@]}"
+    --run "$out/pretrain-$obj" --set train.steps="$pre_steps" "${common[@]}" "${fresh[@]}"
 done
 drain
 for seed in $seeds; do
@@ -82,7 +86,7 @@ for seed in $seeds; do
     if [ "$arm" != scratch ]; then init=(--init "$out/pretrain-$arm/model"); fi
     spawn "finetune-$arm-s$seed" nucleate finetune --config configs/ct-qm9-finetune.toml \
       --run "$out/finetune-$arm-s$seed" --set train.steps="$ft_steps" --set train.seed="$seed" \
-      "${common[@]}" "${ft_common[@]}" "${init[@]}"
+      "${common[@]}" "${ft_common[@]}" "${init[@]}" "${fresh[@]}"
   done
 done
 drain
