@@ -9,58 +9,19 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use nucleate_core::Structure;
 use nucleate_core::backbone::{CtConfig, EtConfig, VecPreNormKind};
 use nucleate_core::head::{Readout, Reduce};
-use nucleate_core::io::npz::{NpyArray, read_npz};
+use nucleate_core::io::npz::NpyArray;
 use nucleate_core::nn::{CovarianceRegulariser, NamedTensor};
 use nucleate_core::objective::{DenoiseModelConfig, import_scd};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/scd");
+mod common;
+use common::{named, npz, rel_err, values};
+
 /// Largest allowed `max |ours − theirs| / max |theirs|` per output tensor, f32.
 const TOL: f64 = 1e-5;
-
-fn npz(name: &str) -> BTreeMap<String, NpyArray> {
-    let bytes = std::fs::read(format!("{FIXTURE}/{name}")).expect("fixture file");
-    read_npz(&bytes)
-        .expect("valid npz")
-        .into_iter()
-        .map(|(k, (_, a))| (k, a))
-        .collect()
-}
-
-fn named(a: &NpyArray, device: &Device) -> NamedTensor {
-    let shape = if a.shape.is_empty() {
-        vec![1]
-    } else {
-        a.shape.clone()
-    };
-    let data = TensorData::new(a.as_f64(), shape.clone()).convert::<f32>();
-    match shape.len() {
-        1 => NamedTensor::R1(Tensor::from_data(data, device)),
-        2 => NamedTensor::R2(Tensor::from_data(data, device)),
-        3 => NamedTensor::R3(Tensor::from_data(data, device)),
-        _ => NamedTensor::R4(Tensor::from_data(data, device)),
-    }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data()
-        .try_into_vec_as::<f64>()
-        .expect("float tensor")
-}
-
-/// `max |a − b| / max |b|`.
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / scale.max(f64::MIN_POSITIVE)
-}
 
 /// Our CT config from the fixture's `config/*` (SCD's `CET` keyword arguments).
 fn config(cases: &BTreeMap<String, NpyArray>) -> DenoiseModelConfig {
@@ -174,20 +135,23 @@ fn run_case(
 
 fn check_configuration(name: &str) -> f64 {
     let device = nucleate_core::testing::cpu_device();
-    let weights = npz(&format!("ct_{name}_weights.npz"));
-    let cases = npz(&format!("ct_{name}_cases.npz"));
+    let weights = npz(&format!("scd/ct_{name}_weights.npz"));
+    let cases = npz(&format!("scd/ct_{name}_cases.npz"));
     let config = config(&cases);
     let state: BTreeMap<String, NamedTensor> = weights
         .iter()
         .map(|(k, a)| (k.clone(), named(a, &device)))
         .collect();
-    let imported = import_scd(
-        &config,
-        &state,
-        Readout::new().with_reduce(Reduce::Sum),
-        &device,
-    )
-    .expect("import");
+    let import = |config: &DenoiseModelConfig| {
+        import_scd(
+            config,
+            &state,
+            Readout::new().with_reduce(Reduce::Sum),
+            &device,
+        )
+        .expect("import")
+    };
+    let imported = import(&config);
     let get = |k: &str| cases[&format!("config/{k}")].as_f64()[0];
     assert!((imported.readout.mean - get("mean")).abs() < 1e-6);
     assert!((imported.readout.std - get("std")).abs() < 1e-6);
@@ -197,13 +161,7 @@ fn check_configuration(name: &str) -> f64 {
     // graph builder keeps about 33 neighbours per atom).
     let mut capped_config = config.clone();
     capped_config.ct.et.max_num_neighbors = Some(get("max_num_neighbors") as usize);
-    let capped = import_scd(
-        &capped_config,
-        &state,
-        Readout::new().with_reduce(Reduce::Sum),
-        &device,
-    )
-    .expect("import");
+    let capped = import(&capped_config);
 
     let mut worst = 0.0f64;
     for case in [

@@ -11,23 +11,17 @@ use burn::tensor::{Device, Tensor, TensorData};
 use nucleate_core::Structure;
 use nucleate_core::backbone::egnn::Aggregation;
 use nucleate_core::backbone::{AtomGraph, EgnnConfig, EgnnDynamics};
-use nucleate_core::io::npz::{NpyArray, read_npz};
+use nucleate_core::io::npz::NpyArray;
 use nucleate_core::nn::{NamedTensor, load_named, param_names};
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/egnn/egnn_small.npz"
-);
+mod common;
+use common::{rel_err, values};
+
 /// Largest allowed `max |ours − theirs| / max |theirs|` per output tensor, f32.
 const TOL: f64 = 1e-5;
 
 fn fixture() -> BTreeMap<String, NpyArray> {
-    let bytes = std::fs::read(FIXTURE).expect("fixture file");
-    read_npz(&bytes)
-        .expect("valid npz")
-        .into_iter()
-        .map(|(k, (_, a))| (k, a))
-        .collect()
+    common::npz("egnn/egnn_small.npz")
 }
 
 fn tensor<const D: usize>(a: &NpyArray, device: &Device) -> Tensor<D> {
@@ -35,23 +29,6 @@ fn tensor<const D: usize>(a: &NpyArray, device: &Device) -> Tensor<D> {
         TensorData::new(a.as_f64(), a.shape.clone()).convert::<f32>(),
         device,
     )
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data()
-        .try_into_vec_as::<f64>()
-        .expect("float tensor")
-}
-
-/// `max |a − b| / max |b|`.
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / scale.max(f64::MIN_POSITIVE)
 }
 
 /// The three molecules of the batch, positions as the reference used them.

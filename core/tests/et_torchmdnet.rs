@@ -6,41 +6,20 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use nucleate_core::Structure;
 use nucleate_core::backbone::torchmdnet::{TorchmdNetHead, import_et, import_output_model};
 use nucleate_core::backbone::{AtomGraph, EtConfig};
 use nucleate_core::graph::RadiusGraphOptions;
 use nucleate_core::head::{Readout, Reduce};
-use nucleate_core::io::npz::{NpyArray, read_npz};
+use nucleate_core::io::npz::NpyArray;
 use nucleate_core::nn::NamedTensor;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/torchmdnet");
+mod common;
+use common::{named, npz, rel_err, values};
+
 /// Largest allowed `max |ours − theirs| / max |theirs|` per output tensor, f32.
 const TOL: f64 = 1e-5;
-
-fn npz(name: &str) -> BTreeMap<String, NpyArray> {
-    let bytes = std::fs::read(format!("{FIXTURE}/{name}")).expect("fixture file");
-    read_npz(&bytes)
-        .expect("valid npz")
-        .into_iter()
-        .map(|(k, (_, a))| (k, a))
-        .collect()
-}
-
-fn named(a: &NpyArray, device: &Device) -> NamedTensor {
-    let data = TensorData::new(a.as_f64(), a.shape.clone()).convert::<f32>();
-    match a.shape.len() {
-        0 => NamedTensor::R1(Tensor::<1>::from_data(
-            TensorData::new(a.as_f64(), [1]).convert::<f32>(),
-            device,
-        )),
-        1 => NamedTensor::R1(Tensor::from_data(data, device)),
-        2 => NamedTensor::R2(Tensor::from_data(data, device)),
-        3 => NamedTensor::R3(Tensor::from_data(data, device)),
-        _ => NamedTensor::R4(Tensor::from_data(data, device)),
-    }
-}
 
 fn state_dict(
     arrays: &BTreeMap<String, NpyArray>,
@@ -50,23 +29,6 @@ fn state_dict(
         .iter()
         .map(|(k, a)| (k.clone(), named(a, device)))
         .collect()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data()
-        .try_into_vec_as::<f64>()
-        .expect("float tensor")
-}
-
-/// `max |a − b| / max |b|`.
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / scale.max(f64::MIN_POSITIVE)
 }
 
 fn config(cases: &BTreeMap<String, NpyArray>) -> EtConfig {
@@ -114,8 +76,8 @@ struct Outputs {
 #[test]
 fn et_matches_torchmdnet_on_qm9_and_a_crystal() {
     let device = nucleate_core::testing::cpu_device();
-    let weights = npz("et_small_weights.npz");
-    let cases = npz("et_small_cases.npz");
+    let weights = npz("torchmdnet/et_small_weights.npz");
+    let cases = npz("torchmdnet/et_small_cases.npz");
     let config = config(&cases);
     let model = import_et(
         &config,
@@ -184,8 +146,8 @@ fn crystal_unit_cell_matches_torchmdnet_supercell() {
     // the unit cell (4.25 Å, smaller than the 5 Å cutoff: atoms see their own images) must give
     // the same per-atom features for its atoms, which lead the supercell's atom list.
     let device = nucleate_core::testing::cpu_device();
-    let weights = npz("et_small_weights.npz");
-    let cases = npz("et_small_cases.npz");
+    let weights = npz("torchmdnet/et_small_weights.npz");
+    let cases = npz("torchmdnet/et_small_cases.npz");
     let config = config(&cases);
     let model = import_et(
         &config,

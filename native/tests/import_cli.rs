@@ -20,22 +20,20 @@ fn fixture(name: &str) -> PathBuf {
     repo("tests/fixtures/torchmdnet").join(name)
 }
 
-/// The fixture's cases as structures, with TorchMD-Net's energies (`None` for the unit cell).
-fn cases() -> Vec<(String, Structure, Option<f64>)> {
-    let bytes = std::fs::read(fixture("et_small_cases.npz")).expect("fixture");
+/// Named structures with the reference's value (`None` where the fixture has none).
+type Cases = Vec<(String, Structure, Option<f64>)>;
+
+/// The named cases of a parity fixture's `.npz` as structures (`<case>/z`, `pos`, optional
+/// `box`), with the reference's `<case>/<value>`, and all arrays of the file.
+fn read_cases(file: &Path, names: &[&str], value: &str) -> (Cases, BTreeMap<String, NpyArray>) {
+    let bytes = std::fs::read(file).expect("fixture");
     let arrays: BTreeMap<String, NpyArray> = read_npz(&bytes)
         .expect("npz")
         .into_iter()
         .map(|(k, (_, a))| (k, a))
         .collect();
     let mut out = Vec::new();
-    for case in [
-        "qm9_1000",
-        "qm9_5000",
-        "qm9_20000",
-        "perov_6334",
-        "perov_unit",
-    ] {
+    for &case in names {
         let z: Vec<u8> = arrays[&format!("{case}/z")]
             .as_f64()
             .iter()
@@ -49,10 +47,28 @@ fn cases() -> Vec<(String, Structure, Option<f64>)> {
             s.lattice = Some([[b[0], b[1], b[2]], [b[3], b[4], b[5]], [b[6], b[7], b[8]]]);
             s.pbc = [true; 3];
         }
-        let energy = arrays.get(&format!("{case}/energy")).map(|e| e.as_f64()[0]);
-        out.push((case.to_string(), s, energy));
+        let v = arrays
+            .get(&format!("{case}/{value}"))
+            .map(|e| e.as_f64()[0]);
+        out.push((case.to_string(), s, v));
     }
-    out
+    (out, arrays)
+}
+
+/// The TorchMD-Net fixture's cases with TorchMD-Net's energies (`None` for the unit cell).
+fn cases() -> Cases {
+    read_cases(
+        &fixture("et_small_cases.npz"),
+        &[
+            "qm9_1000",
+            "qm9_5000",
+            "qm9_20000",
+            "perov_6334",
+            "perov_unit",
+        ],
+        "energy",
+    )
+    .0
 }
 
 fn predict(model: &Path, file: &Path) -> Vec<f64> {
@@ -186,40 +202,6 @@ vec_norm_regulariser = "Isotropic"
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Named structures with a reference value.
-type Cases = Vec<(String, Structure, f64)>;
-
-/// SCD's fixture cases (`tests/fixtures/scd/ct_<config>_cases.npz`) with SCD's outputs `y`,
-/// and all arrays of the file.
-fn scd_cases(config: &str) -> (Cases, BTreeMap<String, NpyArray>) {
-    let bytes = std::fs::read(repo("tests/fixtures/scd").join(format!("ct_{config}_cases.npz")))
-        .expect("fixture");
-    let arrays: BTreeMap<String, NpyArray> = read_npz(&bytes)
-        .expect("npz")
-        .into_iter()
-        .map(|(k, (_, a))| (k, a))
-        .collect();
-    let mut out = Vec::new();
-    for case in ["qm9_1000", "qm9_5000", "qm9_20000", "perov_6334"] {
-        let z: Vec<u8> = arrays[&format!("{case}/z")]
-            .as_f64()
-            .iter()
-            .map(|&v| v as u8)
-            .collect();
-        let p = arrays[&format!("{case}/pos")].as_f64();
-        let pos: Vec<[f64; 3]> = p.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
-        let mut s = Structure::molecule(z, pos);
-        if let Some(b) = arrays.get(&format!("{case}/box")) {
-            let b = b.as_f64();
-            s.lattice = Some([[b[0], b[1], b[2]], [b[3], b[4], b[5]], [b[6], b[7], b[8]]]);
-            s.pbc = [true; 3];
-        }
-        let y = arrays[&format!("{case}/y")].as_f64()[0];
-        out.push((case.to_string(), s, y));
-    }
-    (out, arrays)
-}
-
 fn predict_key(model: &Path, file: &Path, key: &str) -> Vec<f64> {
     let (ok, out, err) = run(bin()
         .args(["predict", "--json", "--model"])
@@ -239,7 +221,11 @@ fn imported_scd_checkpoints_reproduce_scd() {
     let dir = tmp("scd");
     std::fs::create_dir_all(&dir).unwrap();
     for config in ["pcq", "small"] {
-        let (cases, arrays) = scd_cases(config);
+        let (cases, arrays) = read_cases(
+            &repo("tests/fixtures/scd").join(format!("ct_{config}_cases.npz")),
+            &["qm9_1000", "qm9_5000", "qm9_20000", "perov_6334"],
+            "y",
+        );
         let structures: Vec<Structure> = cases.iter().map(|c| c.1.clone()).collect();
         let file = dir.join(format!("{config}.extxyz"));
         std::fs::write(
@@ -263,6 +249,7 @@ fn imported_scd_checkpoints_reproduce_scd() {
         assert!(out.contains("pretraining checkpoint"), "{out}");
         let pred = predict_key(&model, &file, "y");
         for ((name, _, y), p) in cases.iter().zip(&pred) {
+            let y = y.expect("SCD's output");
             let rel = (p - y).abs() / y.abs();
             assert!(
                 rel < 1e-5,

@@ -27,7 +27,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use thiserror::Error;
 
 use crate::backbone::{AtomGraph, BackboneError, Ct, CtConfig};
-use crate::graph::{GraphError, MaxNeighborsPolicy, RadiusGraphOptions, radius_graph_batch};
+use crate::graph::{GraphError, RadiusGraphOptions, radius_graph_batch};
 use crate::head::{EquivariantScalarHead, EquivariantVectorHead, Readout};
 use crate::nn::activation::silu;
 use crate::nn::{scatter_sum, xavier_linear};
@@ -142,8 +142,7 @@ impl DenoiseModelConfig {
             force_head: self
                 .force_head
                 .then(|| EquivariantVectorHead::new(f, device)),
-            cutoff: self.ct.et.cutoff_upper,
-            max_num_neighbors: self.ct.et.max_num_neighbors,
+            graph: self.ct.et.graph_options(),
         })
     }
 }
@@ -161,11 +160,9 @@ pub struct DenoiseModel {
     pub emb_head: EmbeddingHead,
     /// Direct force head (per-atom vectors scaled by the readout's σ), when configured.
     pub force_head: Option<EquivariantVectorHead>,
-    /// Radius-graph cutoff (Å), the backbone's upper cutoff.
-    pub cutoff: f64,
-    /// SCD's neighbour cap (see [`crate::backbone::EtConfig::max_num_neighbors`]).
+    /// The radius graph the backbone expects ([`crate::backbone::EtConfig::graph_options`]).
     #[module(skip)]
-    pub max_num_neighbors: Option<usize>,
+    pub graph: RadiusGraphOptions,
 }
 
 /// Outputs of one pass.
@@ -193,12 +190,7 @@ impl DenoiseModel {
     /// The radius-graph options the backbone expects (self-loops included).
     #[must_use]
     pub fn graph_options(&self) -> RadiusGraphOptions {
-        RadiusGraphOptions {
-            self_loops: true,
-            max_neighbors: self.max_num_neighbors,
-            policy: MaxNeighborsPolicy::KeepNearestDegenerate,
-            ..RadiusGraphOptions::with_cutoff(self.cutoff)
-        }
+        self.graph
     }
 
     /// Tensors and radius graph of `structures` on `device`.

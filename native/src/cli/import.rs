@@ -206,27 +206,39 @@ pub(crate) fn named_tensor(t: &TorchTensor, device: &burn::tensor::Device) -> Na
     }
 }
 
-fn get<'a>(h: &'a BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<&'a PyValue> {
-    h.get(key)
-        .with_context(|| format!("no hyper-parameter `{key}`"))
+// Readers of Lightning `hyper_parameters` (also used by `import scd`): `opt_*` give `None` for
+// an absent key and an error naming the key for a value of the wrong type.
+
+pub(crate) fn opt_int(h: &BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<Option<usize>> {
+    match h.get(key) {
+        None => Ok(None),
+        Some(PyValue::Int(v)) if *v >= 0 => Ok(Some(usize::try_from(*v)?)),
+        Some(other) => bail!("`{key}` = {other:?}: expected a non-negative integer"),
+    }
+}
+
+pub(crate) fn opt_float(h: &BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<Option<f64>> {
+    match h.get(key) {
+        None => Ok(None),
+        Some(PyValue::Float(v)) => Ok(Some(*v)),
+        Some(PyValue::Int(v)) => Ok(Some(*v as f64)),
+        Some(other) => bail!("`{key}` = {other:?}: expected a number"),
+    }
 }
 
 fn int(h: &BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<usize> {
-    match get(h, key)? {
-        PyValue::Int(v) if *v >= 0 => Ok(usize::try_from(*v)?),
-        other => bail!("`{key}` = {other:?}: expected a non-negative integer"),
-    }
+    opt_int(h, key)?.with_context(|| format!("no hyper-parameter `{key}`"))
 }
 
 fn float(h: &BTreeMap<String, PyValue>, key: &str) -> anyhow::Result<f64> {
-    match get(h, key)? {
-        PyValue::Float(v) => Ok(*v),
-        PyValue::Int(v) => Ok(*v as f64),
-        other => bail!("`{key}` = {other:?}: expected a number"),
-    }
+    opt_float(h, key)?.with_context(|| format!("no hyper-parameter `{key}`"))
 }
 
-fn boolean(h: &BTreeMap<String, PyValue>, key: &str, default: bool) -> anyhow::Result<bool> {
+pub(crate) fn boolean(
+    h: &BTreeMap<String, PyValue>,
+    key: &str,
+    default: bool,
+) -> anyhow::Result<bool> {
     match h.get(key) {
         None | Some(PyValue::None) => Ok(default),
         Some(PyValue::Bool(b)) => Ok(*b),
@@ -234,11 +246,24 @@ fn boolean(h: &BTreeMap<String, PyValue>, key: &str, default: bool) -> anyhow::R
     }
 }
 
-fn string<'a>(h: &'a BTreeMap<String, PyValue>, key: &str) -> Option<&'a str> {
+pub(crate) fn string<'a>(h: &'a BTreeMap<String, PyValue>, key: &str) -> Option<&'a str> {
     match h.get(key) {
         Some(PyValue::Str(s)) => Some(s),
         _ => None,
     }
+}
+
+/// `distance_influence` (TorchMD-Net and SCD spell it the same), `both` when absent.
+pub(crate) fn distance_influence(
+    h: &BTreeMap<String, PyValue>,
+) -> anyhow::Result<DistanceInfluence> {
+    Ok(match string(h, "distance_influence").unwrap_or("both") {
+        "both" => DistanceInfluence::Both,
+        "keys" => DistanceInfluence::Keys,
+        "values" => DistanceInfluence::Values,
+        "none" => DistanceInfluence::None,
+        other => bail!("distance_influence {other:?}: expected both, keys, values or none"),
+    })
 }
 
 /// Our ET config from TorchMD-Net's hyper-parameters (names of its `train.py`).
@@ -262,13 +287,7 @@ fn et_config_from_hyper(
             bail!("{key} {v:?}: only {want:?} is supported");
         }
     }
-    let distance_influence = match string(h, "distance_influence").unwrap_or("both") {
-        "both" => DistanceInfluence::Both,
-        "keys" => DistanceInfluence::Keys,
-        "values" => DistanceInfluence::Values,
-        "none" => DistanceInfluence::None,
-        other => bail!("distance_influence {other:?}: expected both, keys, values or none"),
-    };
+    let distance_influence = distance_influence(h)?;
     let layernorm_on_vec = match h.get("layernorm_on_vec") {
         None | Some(PyValue::None) => false,
         Some(PyValue::Str(s)) if s == "whitened" => true,

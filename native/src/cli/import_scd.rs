@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use nucleate_core::backbone::{CtConfig, DistanceInfluence, EtConfig, VecPreNormKind};
+use nucleate_core::backbone::{CtConfig, EtConfig, VecPreNormKind};
 use nucleate_core::head::{Readout, Reduce};
 use nucleate_core::io::torch::{PyValue, TorchTensor, read_safetensors, read_torch_checkpoint};
 use nucleate_core::nn::CovarianceRegulariser;
@@ -25,7 +25,7 @@ use nucleate_core::objective::{DenoiseModelConfig, import_scd};
 use nucleate_core::train::flatten;
 use sha2::{Digest, Sha256};
 
-use super::import::named_tensor;
+use super::import::{boolean, distance_influence, named_tensor, opt_float, opt_int, string};
 use crate::learn::{ModelMeta, save_model};
 
 /// `nucleate import scd`.
@@ -270,39 +270,6 @@ fn summarize(keys: &[String]) -> String {
         .join(", ")
 }
 
-fn string<'a>(h: &'a BTreeMap<String, PyValue>, key: &str) -> Option<&'a str> {
-    match h.get(key) {
-        Some(PyValue::Str(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// An integer hyper-parameter, or `default` (CET's) when absent.
-fn int_or(h: &BTreeMap<String, PyValue>, key: &str, default: usize) -> anyhow::Result<usize> {
-    match h.get(key) {
-        None => Ok(default),
-        Some(PyValue::Int(v)) if *v >= 0 => Ok(usize::try_from(*v)?),
-        Some(other) => bail!("`{key}` = {other:?}: expected a non-negative integer"),
-    }
-}
-
-fn float_or(h: &BTreeMap<String, PyValue>, key: &str, default: f64) -> anyhow::Result<f64> {
-    match h.get(key) {
-        None => Ok(default),
-        Some(PyValue::Float(v)) => Ok(*v),
-        Some(PyValue::Int(v)) => Ok(*v as f64),
-        Some(other) => bail!("`{key}` = {other:?}: expected a number"),
-    }
-}
-
-fn bool_or(h: &BTreeMap<String, PyValue>, key: &str, default: bool) -> anyhow::Result<bool> {
-    match h.get(key) {
-        None | Some(PyValue::None) => Ok(default),
-        Some(PyValue::Bool(b)) => Ok(*b),
-        Some(other) => bail!("`{key}` = {other:?}: expected true or false"),
-    }
-}
-
 /// Reduction of the property head (`head_agg`, overridden by `set_head_agg` as SCD's
 /// `create_model` does); SCD's default is `sum`.
 fn reduce_of(h: &BTreeMap<String, PyValue>) -> anyhow::Result<Reduce> {
@@ -332,45 +299,39 @@ fn ct_config_from_hyper(h: &BTreeMap<String, PyValue>) -> anyhow::Result<(CtConf
             bail!("{key} {v:?}: only {want:?} is supported");
         }
     }
-    let distance_influence = match string(h, "distance_influence").unwrap_or("both") {
-        "both" => DistanceInfluence::Both,
-        "keys" => DistanceInfluence::Keys,
-        "values" => DistanceInfluence::Values,
-        "none" => DistanceInfluence::None,
-        other => bail!("distance_influence {other:?}: expected both, keys, values or none"),
-    };
+    let distance_influence = distance_influence(h)?;
     let et = EtConfig::new()
-        .with_hidden_channels(int_or(h, "emb_dim", 256)?)
-        .with_num_layers(int_or(h, "num_layers", 8)?)
-        .with_num_heads(int_or(h, "num_heads", 8)?)
-        .with_num_rbf(int_or(h, "num_rbf", 64)?)
-        .with_trainable_rbf(bool_or(h, "trainable_rbf", true)?)
-        .with_cutoff_lower(float_or(h, "cutoff_lower", 0.0)?)
-        .with_cutoff_upper(float_or(h, "cutoff_upper", 5.0)?)
-        .with_max_z(int_or(h, "max_z", 118)?)
-        .with_neighbor_embedding(bool_or(h, "neighbor_embedding", true)?)
+        .with_hidden_channels(opt_int(h, "emb_dim")?.unwrap_or(256))
+        .with_num_layers(opt_int(h, "num_layers")?.unwrap_or(8))
+        .with_num_heads(opt_int(h, "num_heads")?.unwrap_or(8))
+        .with_num_rbf(opt_int(h, "num_rbf")?.unwrap_or(64))
+        .with_trainable_rbf(boolean(h, "trainable_rbf", true)?)
+        .with_cutoff_lower(opt_float(h, "cutoff_lower")?.unwrap_or(0.0))
+        .with_cutoff_upper(opt_float(h, "cutoff_upper")?.unwrap_or(5.0))
+        .with_max_z(opt_int(h, "max_z")?.unwrap_or(118))
+        .with_neighbor_embedding(boolean(h, "neighbor_embedding", true)?)
         .with_distance_influence(distance_influence)
-        .with_vector_cutoff(bool_or(h, "vector_cutoff", true)?)
-        .with_layernorm_on_vec(bool_or(h, "layernorm_on_vec", false)?)
+        .with_vector_cutoff(boolean(h, "vector_cutoff", true)?)
+        .with_layernorm_on_vec(boolean(h, "layernorm_on_vec", false)?)
         .with_vec_norm_regulariser(CovarianceRegulariser::Scd)
         // Trained through SCD's periodic graph builder (`allow_periodic`), which caps the
         // neighbours per atom; its molecular kernel does not.
-        .with_max_num_neighbors(if bool_or(h, "allow_periodic", false)? {
-            Some(int_or(h, "max_num_neighbors", 32)?)
+        .with_max_num_neighbors(if boolean(h, "allow_periodic", false)? {
+            Some(opt_int(h, "max_num_neighbors")?.unwrap_or(32))
         } else {
             None
         });
     let ct = CtConfig::new()
         .with_et(et)
-        .with_p_dropcond(float_or(h, "p_dropcond", 0.2)?)
-        .with_p_droppath(float_or(h, "p_droppath", 0.1)?)
-        .with_vec_prenorm(if bool_or(h, "vec_prenorm", true)? {
+        .with_p_dropcond(opt_float(h, "p_dropcond")?.unwrap_or(0.2))
+        .with_p_droppath(opt_float(h, "p_droppath")?.unwrap_or(0.1))
+        .with_vec_prenorm(if boolean(h, "vec_prenorm", true)? {
             VecPreNormKind::DyT
         } else {
             VecPreNormKind::None
         })
-        .with_inv_post_norm(bool_or(h, "inv_post_norm", false)?)
-        .with_vec_post_norm(bool_or(h, "vec_post_norm", false)?);
+        .with_inv_post_norm(boolean(h, "inv_post_norm", false)?)
+        .with_vec_post_norm(boolean(h, "vec_post_norm", false)?);
     ct.validate()?;
     Ok((ct, reduce_of(h)?))
 }
