@@ -28,9 +28,9 @@ done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}"
 if [[ "$DEVICE" == flex ]]; then CARGO_FEATURES="${CARGO_FEATURES:+$CARGO_FEATURES,}flex"; fi
 PYTHON="${PYTHON:-/tmp/tmdvenv/bin/python}"
-if ! "$PYTHON" -c "import torchmdnet, ase" 2>/dev/null; then
+if ! "$PYTHON" -c "import torchmdnet.models.model, ase" 2>/dev/null; then
   python3 -m venv /tmp/tmdvenv
-  /tmp/tmdvenv/bin/pip install -q torch==2.15.0 numpy ase==3.29.0 lightning_utilities warp-lang
+  /tmp/tmdvenv/bin/pip install -q torch==2.15.0 numpy pyyaml ase==3.29.0 lightning_utilities warp-lang
   /tmp/tmdvenv/bin/pip install -q --no-deps torchmd-net==3.1.0
   PYTHON=/tmp/tmdvenv/bin/python
 fi

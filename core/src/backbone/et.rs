@@ -31,7 +31,7 @@ use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 use crate::nn::{
     CosineCutoff, CovarianceRegulariser, EquivariantLayerNorm, ExpNormalSmearing,
-    ExpNormalSmearingConfig, scatter_sum,
+    ExpNormalSmearingConfig, gather_rows, scatter_sum,
 };
 
 /// Where the radial basis enters the attention (TorchMD-Net `distance_influence`).
@@ -392,10 +392,10 @@ impl EtAttention {
         let vec_dot = vec1.mul(vec2).sum_dim(1).reshape([n, f]); // [n, F]
 
         // Per edge: target i, source j.
-        let q_i = q.select(0, edges.idx_i.clone()); // [E, h, dh]
-        let k_j = k.select(0, edges.idx_j.clone()); // [E, h, dh]
-        let mut v_j = v.select(0, edges.idx_j.clone()); // [E, h, 3dh]
-        let vec_j = vec.reshape([n, 3, h, dh]).select(0, edges.idx_j.clone()); // [E, 3, h, dh]
+        let q_i = gather_rows(q, edges.idx_i.clone()); // [E, h, dh]
+        let k_j = gather_rows(k, edges.idx_j.clone()); // [E, h, dh]
+        let mut v_j = gather_rows(v, edges.idx_j.clone()); // [E, h, 3dh]
+        let vec_j = gather_rows(vec.reshape([n, 3, h, dh]), edges.idx_j.clone()); // [E, 3, h, dh]
 
         let mut logits = q_i.mul(k_j);
         if let Some(dk) = &self.dk_proj {

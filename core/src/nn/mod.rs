@@ -14,4 +14,4 @@ pub use equivariant_norm::{CovarianceRegulariser, EquivariantLayerNorm};
 pub use init::xavier_linear;
 pub use params::{NamedTensor, ParamInfo, ParamLoadError, load_named, param_infos, param_names};
 pub use radial::{ExpNormalSmearing, ExpNormalSmearingConfig};
-pub use scatter::{scatter_mean, scatter_sum};
+pub use scatter::{gather_rows, scatter_mean, scatter_sum};

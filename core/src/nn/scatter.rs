@@ -4,6 +4,12 @@
 //! accumulates duplicate indices (`out[index[e]] += values[e]`), which is exactly a segment
 //! sum; its gradient is a `select` (gather). The mean divides by the bucket counts (empty
 //! buckets stay zero). Tensors created here take the dtype of `values`.
+//!
+//! Both reductions and [`gather_rows`] work on the 2-D view `[rows, rest]` of their operand:
+//! burn's CPU backends (flex, ndarray) copy or accumulate whole contiguous rows for 2-D
+//! `select`/`select_assign` but fall back to per-element index arithmetic for higher ranks,
+//! which made the vector-feature scatter of the ET the largest single cost of a forward pass
+//! on flex (20 % of the profile, `scripts/bench-backbones.sh`).
 
 use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
@@ -20,12 +26,31 @@ pub fn scatter_sum<const D: usize>(
 ) -> Tensor<D> {
     let mut shape = values.dims();
     shape[0] = n_out;
-    Tensor::zeros(shape, (&values.device(), values.dtype())).select_assign(
-        0,
-        index,
-        values,
-        IndexingUpdateOp::Add,
-    )
+    let rows = rows_2d(values);
+    let [_, width] = rows.dims();
+    Tensor::<2>::zeros([n_out, width], (&rows.device(), rows.dtype()))
+        .select_assign(0, index, rows, IndexingUpdateOp::Add)
+        .reshape(shape)
+}
+
+/// Rows of `values` picked by `index`: `out[e] = values[index[e]]` (a `select` on dimension 0,
+/// done on the 2-D view, see the module notes).
+///
+/// # Shapes
+/// - `values`: `[n_in, ...]`
+/// - `index`: `[n_out]`, entries in `0..n_in`
+/// - output: `[n_out, ...]`
+pub fn gather_rows<const D: usize>(values: Tensor<D>, index: Tensor<1, Int>) -> Tensor<D> {
+    let mut shape = values.dims();
+    shape[0] = index.dims()[0];
+    rows_2d(values).select(0, index).reshape(shape)
+}
+
+/// `[n, a, b, ...]` → `[n, a·b·...]` (a 1-D tensor becomes one column).
+fn rows_2d<const D: usize>(values: Tensor<D>) -> Tensor<2> {
+    let dims = values.dims();
+    let width: usize = dims[1..].iter().product();
+    values.reshape([dims[0], width])
 }
 
 /// Average rows of `values` per bucket; empty buckets are zero.
@@ -68,5 +93,38 @@ mod tests {
             .try_into_vec::<f32>()
             .unwrap();
         assert_eq!(mean, vec![3.0, 4.0, 0.0, 0.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn higher_ranks_go_through_rows() {
+        let device = crate::testing::cpu_device();
+        // [3, 2, 2]: rows 0 and 2 land in bucket 1, row 1 in bucket 0.
+        let values = Tensor::<1>::from_floats(
+            [
+                1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
+            ],
+            &device,
+        )
+        .reshape([3, 2, 2]);
+        let index = Tensor::<1, Int>::from_ints([1, 0, 1], &device);
+        let sum = scatter_sum(values.clone(), index.clone(), 2);
+        assert_eq!(sum.dims(), [2, 2, 2]);
+        let sum: Vec<f32> = sum.into_data().try_into_vec().unwrap();
+        assert_eq!(sum, vec![5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0]);
+        let picked = gather_rows(values, Tensor::<1, Int>::from_ints([2, 2, 0, 1], &device));
+        assert_eq!(picked.dims(), [4, 2, 2]);
+        let picked: Vec<f32> = picked.into_data().try_into_vec().unwrap();
+        assert_eq!(
+            &picked[..8],
+            &[9.0, 10.0, 11.0, 12.0, 9.0, 10.0, 11.0, 12.0]
+        );
+        assert_eq!(&picked[8..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        // 1-D values: one column.
+        let ones = Tensor::<1>::ones([3], &device);
+        let counts: Vec<f32> = scatter_sum(ones, index, 2)
+            .into_data()
+            .try_into_vec()
+            .unwrap();
+        assert_eq!(counts, vec![1.0, 2.0]);
     }
 }
