@@ -6,6 +6,10 @@
 # source: `.cargo/config.toml` holds `[unstable] build-std` and the `wasm-ld` linker, and
 # RUSTC_BOOTSTRAP=1 unlocks them for this build only (host builds keep the rustup toolchain).
 # Prints the wasm size before and after wasm-opt.
+#
+#   scripts/build-web.sh [TRUNK ARGS...]   build www/dist
+#   scripts/build-web.sh --clippy          lint the web crate and core as compiled for wasm32
+#                                          (code behind cfg(target_arch = "wasm32") included)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,10 +28,18 @@ else
   trap 'rm -rf "$shim"' EXIT
   ln -s /usr/bin/cargo "$shim/cargo"
   ln -s /usr/bin/rustc "$shim/rustc"
+  for tool in cargo-clippy clippy-driver; do
+    if [ -x "/usr/bin/$tool" ]; then ln -s "/usr/bin/$tool" "$shim/$tool"; fi
+  done
   export PATH="$shim:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
   unset RUSTUP_TOOLCHAIN
   toolchain="debian $(/usr/bin/rustc --version) with build-std"
   echo "build-web: $toolchain"
+fi
+
+if [ "${1:-}" = --clippy ]; then
+  exec cargo clippy --target wasm32-unknown-unknown --manifest-path web/Cargo.toml --release \
+    --locked -- -D warnings
 fi
 
 # trunk runs cargo with --offline (Trunk.toml); build once online first so that the crates

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then runs every check CI runs, timing each stage.
 #   setup · fmt · clippy · native tests · naga shader validation · render test (lavapipe) ·
-#   trunk build of www/ · headless-Chromium test of the page
+#   clippy of the wasm build · trunk build of www/ · headless-Chromium test of the page
 # Build outputs go to $CARGO_TARGET_DIR (default: ~/.cache/nucleate-target, outside the clone,
 # so repeated runs and fresh clones reuse it). Host stages share one dev-profile build.
 set -euo pipefail
@@ -31,6 +31,7 @@ stage test cargo test --workspace --locked -- --skip gpu_render
 # (`--test NAME` would resolve features for fewer targets and rebuild burn and wgpu: 11 min cold).
 stage shaders cargo test --workspace --tests --locked -- --nocapture shader
 stage render cargo test --workspace --tests --locked -- --nocapture gpu_render
+stage clippy-wasm scripts/build-web.sh --clippy
 stage web scripts/build-web.sh
 stage browser node www/tests/browser.mjs
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what nucleate's builds and tests need on a fresh Debian machine with rustup (run as
 # root). Idempotent: each step is skipped when its tool is already there at the right version.
-#   - Debian: rustc-web, cargo-web, rust-web-src, lld (the wasm32 route without a rustup target),
+#   - Debian: rustc-web, cargo-web, rust-web-src, rust-web-clippy, lld (the wasm32 route without
+#     a rustup target; clippy lints the wasm-only code),
 #     mesa-vulkan-drivers + libvulkan1 (lavapipe: wgpu without a GPU), chromium (browser tests)
 #   - cargo: wasm-bindgen-cli at the Cargo.lock version, trunk 0.21.14
 #   - npm (www/): binaryen 132 (wasm-opt), playwright-core, pngjs
@@ -12,7 +13,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 say() { printf 'setup: %s\n' "$*"; }
 
 missing=()
-for pkg in rustc-web cargo-web rust-web-src lld mesa-vulkan-drivers libvulkan1 chromium; do
+for pkg in rustc-web cargo-web rust-web-src rust-web-clippy lld mesa-vulkan-drivers libvulkan1 chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
