@@ -6,7 +6,7 @@
 # print the table (test MAE in meV). Everything is seeded: the same command prints the same table.
 #
 #   scripts/scd-gain.sh [--pretrain-steps N] [--finetune-steps N] [--seeds "0 1 2"]
-#                       [--out DIR] [--jobs J] [--quick] [--fresh]
+#                       [--out DIR] [--jobs J] [--device cpu|flex|wgpu] [--quick] [--fresh]
 #
 # Runs resume from their checkpoints (rerunning a finished command only re-evaluates); --fresh
 # discards them and starts every run over (needed after the configs changed).
@@ -28,6 +28,7 @@ jobs=1
 out=runs/scd-gain
 quick=0
 fresh=()
+device=cpu
 while [ $# -gt 0 ]; do
   case "$1" in
     --pretrain-steps) pre_steps=$2; shift 2 ;;
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
     --jobs) jobs=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --fresh) fresh=(--fresh); shift ;;
+    --device) device=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +79,7 @@ drain() {
 t0=$(date +%s)
 for obj in scd coord; do
   spawn "pretrain-$obj" nucleate pretrain --config "configs/ct-qm9-$obj.toml" \
-    --run "$out/pretrain-$obj" --set train.steps="$pre_steps" "${common[@]}" "${fresh[@]}"
+    --run "$out/pretrain-$obj" --set train.steps="$pre_steps" --device "$device" "${common[@]}" "${fresh[@]}"
 done
 drain
 for seed in $seeds; do
@@ -86,15 +88,15 @@ for seed in $seeds; do
     if [ "$arm" != scratch ]; then init=(--init "$out/pretrain-$arm/model"); fi
     spawn "finetune-$arm-s$seed" nucleate finetune --config configs/ct-qm9-finetune.toml \
       --run "$out/finetune-$arm-s$seed" --set train.steps="$ft_steps" --set train.seed="$seed" \
-      "${common[@]}" "${ft_common[@]}" "${init[@]}" "${fresh[@]}"
+      --device "$device" "${common[@]}" "${ft_common[@]}" "${init[@]}" "${fresh[@]}"
   done
 done
 drain
 elapsed=$(( $(date +%s) - t0 ))
 
-python3 - "$out" "$pre_steps" "$ft_steps" "$seeds" "$elapsed" <<'EOF'
+python3 - "$out" "$pre_steps" "$ft_steps" "$seeds" "$elapsed" "$device" <<'EOF'
 import json, os, statistics, sys
-out, pre, ft, seeds, elapsed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(), sys.argv[5]
+out, pre, ft, seeds, elapsed, device = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(), sys.argv[5], sys.argv[6]
 rows = {}
 for arm in ("scratch", "coord", "scd"):
     for s in seeds:
@@ -105,6 +107,7 @@ table = []
 print()
 print(f"HOMO test MAE (meV) on {n_test} held-out QM9 molecules; small CT (see configs/ct-qm9-*.toml)")
 print(f"pretraining {pre} steps per objective (seed 0), fine-tuning {ft} steps on the labelled set;")
+print(f"device {device}")
 print("batch sizes and the rest in the run directories' config.toml")
 print()
 print(f"| start   | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd | vs scratch |")
@@ -120,7 +123,7 @@ for arm in ("scratch", "coord", "scd"):
     print(f"| {arm:7} | " + " | ".join(f"{v:5.1f}" for v in maes) + f" | {m:5.1f} ± {sd:4.1f} | {rel:+6.1f} % |")
 print()
 print(f"total wall time {elapsed} s; paper (full scale): SCD 37 % below scratch on HOMO")
-json.dump({"pretrain_steps": int(pre), "finetune_steps": int(ft), "seeds": seeds,
+json.dump({"pretrain_steps": int(pre), "finetune_steps": int(ft), "seeds": seeds, "device": device,
            "n_test": n_test, "arms": summary, "seconds": int(elapsed)},
           open(os.path.join(out, "table.json"), "w"), indent=1)
 EOF

@@ -8,8 +8,8 @@
 //! Both reductions and [`gather_rows`] work on the 2-D view `[rows, rest]` of their operand:
 //! burn's CPU backends (flex, ndarray) copy or accumulate whole contiguous rows for 2-D
 //! `select`/`select_assign` but fall back to per-element index arithmetic for higher ranks,
-//! which made the vector-feature scatter of the ET the largest single cost of a forward pass
-//! on flex (20 % of the profile, `scripts/bench-backbones.sh`).
+//! which made the ET's vector-message scatter 20 % of a training step on flex
+//! (`scripts/bench-backbones.sh`, README "Benchmarks").
 
 use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
