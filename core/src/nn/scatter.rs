@@ -6,8 +6,8 @@
 //! buckets stay zero). Tensors created here take the dtype of `values`.
 //!
 //! Both reductions and [`gather_rows`] work on the 2-D view `[rows, rest]` of their operand:
-//! burn's CPU backends (flex, ndarray) copy or accumulate whole contiguous rows for 2-D
-//! `select`/`select_assign` but fall back to per-element index arithmetic for higher ranks,
+//! burn's flex CPU backend copies or accumulates whole contiguous rows for 2-D
+//! `select`/`select_assign` but falls back to per-element index arithmetic for higher ranks,
 //! which made the ET's vector-message scatter 20 % of a training step on flex
 //! (`scripts/bench-backbones.sh`, README "Benchmarks").
 
