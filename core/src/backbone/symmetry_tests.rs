@@ -70,12 +70,9 @@ fn egnn_is_invariant_and_equivariant_f64() {
 
 #[test]
 fn et_forces_match_finite_differences_and_are_finite_on_self_loops() {
-    let _serial = crate::objective::AUTODIFF_TESTS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (_serial, device) = crate::objective::serial_autodiff_device();
     // Energy of a small periodic crystal (self-loops and self-images present) in f64 on an
     // autodiff device; −∂E/∂pos by backprop against central differences.
-    let device = crate::testing::cpu_device().autodiff();
     let dtype = DType::F64;
     let config = EtConfig::new()
         .with_hidden_channels(8)

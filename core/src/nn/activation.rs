@@ -49,10 +49,7 @@ mod tests {
 
     #[test]
     fn f32_matches_the_closed_form_with_finite_gradients_far_out() {
-        let _serial = crate::objective::AUTODIFF_TESTS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::objective::serial_autodiff_device();
         let xs: [f32; 8] = [-800.0, -30.0, -1.5, 0.0, 0.3, 2.0, 40.0, 800.0];
         let x = Tensor::<1>::from_floats(xs, &device).require_grad();
         let y = silu(x.clone());
@@ -80,10 +77,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences_in_f64() {
-        let _serial = crate::objective::AUTODIFF_TESTS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::objective::serial_autodiff_device();
         let xs = vec![-3.0, -0.4, 0.0, 0.7, 2.5];
         let mk =
             |v: Vec<f64>| Tensor::<1>::from_data(TensorData::new(v, [5]), (&device, DType::F64));

@@ -800,10 +800,7 @@ mod tests {
 
     #[test]
     fn losses_are_finite_and_reach_every_trained_part() {
-        let _serial = crate::objective::AUTODIFF_TESTS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::objective::serial_autodiff_device();
         // No dropped conditions: with 20 % per structure both of these two molecules lose
         // theirs 4 % of the time, and the embedding head then rightly gets no gradient.
         let mut config = tiny();

@@ -28,4 +28,15 @@ pub use unigem::{
 /// shared autodiff graph were seen to return zero gradients (position gradients in the sampler,
 /// the embedding head's in SCD).
 #[cfg(test)]
-pub(crate) static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// An autodiff CPU device for a test that calls `backward`, with the guard that serialises such
+/// tests (hold it for the whole test; see [`AUTODIFF_TESTS`]).
+#[cfg(test)]
+pub(crate) fn serial_autodiff_device() -> (std::sync::MutexGuard<'static, ()>, burn::tensor::Device)
+{
+    let guard = AUTODIFF_TESTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (guard, crate::testing::cpu_device().autodiff())
+}

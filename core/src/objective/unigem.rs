@@ -355,10 +355,7 @@ mod tests {
 
     #[test]
     fn loss_is_finite_and_decreases_on_qm9_molecules() {
-        let _serial = crate::objective::AUTODIFF_TESTS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::objective::serial_autodiff_device();
         device.seed(42);
         let config = UniGemConfig::new()
             .with_egnn(EgnnConfig::new().with_hidden_nf(16).with_n_layers(2))

@@ -511,10 +511,7 @@ mod tests {
 
     #[test]
     fn gradients_reach_the_host() {
-        let _serial = crate::objective::AUTODIFF_TESTS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::objective::serial_autodiff_device();
         let lin: Linear = LinearConfig::new(2, 1).init(&device);
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0], [1, 2]), &device);
         let loss = lin.forward(x).sum();
