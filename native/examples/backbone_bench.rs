@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+// The `nucleate` binary's allocator and its settings, so that the bench measures what users run.
+#[path = "../src/alloc.rs"]
+mod alloc;
+
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use nucleate_core::Structure;
@@ -102,11 +106,17 @@ fn time_model(
         best
     };
     let fwd = run(&plain, false);
-    let fwd_bwd = run(&grad, true);
+    // `BENCH_FWD_ONLY=1` skips the backward timing (profiling the forward alone).
+    let fwd_bwd = if std::env::var_os("BENCH_FWD_ONLY").is_some() {
+        f64::NAN
+    } else {
+        run(&grad, true)
+    };
     (fwd, fwd_bwd, edges)
 }
 
 fn main() {
+    alloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.first() else {
         eprintln!("usage: backbone_bench MOLECULES.extxyz [--batches 32,128] [--repeats 3]");

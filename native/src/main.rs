@@ -1,5 +1,6 @@
 //! `nucleate`: the command-line tool. Thin: parsing and dispatch here, work in `cli/` and `core`.
 
+mod alloc;
 mod backend;
 mod cli;
 mod dataset;
@@ -50,6 +51,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    alloc::keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
