@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nucleate-target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 scripts/setup.sh
-scripts/scd-gain.sh --quick --fresh --seeds 0 --pretrain-steps 40 --finetune-steps 40 --jobs 2 --out out/scd-gain
+scripts/scd-gain.sh --quick --fresh --seeds 0 --pretrain-steps 40 --finetune-steps 40 --jobs 2 --device flex --out out/scd-gain
 cargo run --locked -q -p nucleate -- predict --model out/scd-gain/finetune-scd-s0/model www/assets/molecule.xyz
 cargo run --locked -p nucleate -- render www/assets/molecule.xyz -o out/molecule.png --size 800x600
 cargo run --locked -q -p nucleate -- generate --model models/unigem-small --n 10 --seed 0 \

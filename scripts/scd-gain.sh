@@ -61,6 +61,10 @@ else
 fi
 
 mkdir -p "$out"
+# Parallel runs share the cores: each CPU backend's thread pool (flex's rayon) gets its part.
+if [ -z "${RAYON_NUM_THREADS:-}" ]; then
+  export RAYON_NUM_THREADS=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
+fi
 # Runs "$@" in the background, at most $jobs at a time; its output goes to $out/<name>.log.
 pids=()
 spawn() {
