@@ -10,7 +10,7 @@
 #
 # Runs resume from their checkpoints (rerunning a finished command only re-evaluates); --fresh
 # discards them and starts every run over (needed after the configs changed).
-# --jobs 2 runs two trainings at a time (burn's CPU backend uses about one core per run).
+# --jobs 2 runs two trainings at a time; each gets nproc/jobs threads (RAYON_NUM_THREADS, unless set).
 #
 # --quick uses the bundled 655-molecule QM9 slice (tests/data/datasets/qm9_stride200.csv.gz;
 # 60 test, 20 validation, 100 labelled molecules) and tiny budgets: the quickstart's few-minute

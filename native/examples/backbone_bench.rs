@@ -7,6 +7,7 @@
 //! Usage: cargo run --release -p nucleate --example backbone_bench -- MOLECULES.extxyz
 //!        [--device cpu|wgpu|cuda|flex] [--batches 32,128] [--repeats 3] [--only F/L/H]
 //!        [--json OUT.json]
+//! `BENCH_FWD_ONLY=1` times the forward pass alone (for profiling it).
 
 use std::time::Instant;
 
@@ -106,7 +107,6 @@ fn time_model(
         best
     };
     let fwd = run(&plain, false);
-    // `BENCH_FWD_ONLY=1` skips the backward timing (profiling the forward alone).
     let fwd_bwd = if std::env::var_os("BENCH_FWD_ONLY").is_some() {
         f64::NAN
     } else {
