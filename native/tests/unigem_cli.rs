@@ -205,3 +205,62 @@ fn edm_split_trains_on_100k_and_reports_on_the_test_set() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--init` continues from a model directory: the step count goes on from its `steps_done`,
+/// the weights start from it (so they differ from a fresh run's), and a model of another
+/// config or property is refused with a clear error.
+#[test]
+fn init_continues_training_from_a_model_directory() {
+    let dir = tmp("init");
+    let train = |out: &Path, steps: &str, extra: &[&str]| {
+        run(bin()
+            .args(["train", "unigem", "--config"])
+            .arg(repo("configs/unigem-qm9-tiny.toml"))
+            .arg("--data")
+            .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
+            .arg("-o")
+            .arg(out)
+            .args(["--steps", steps, "--batch", "8", "--seed", "5"])
+            .args(extra))
+    };
+    let first = dir.join("first");
+    let (ok, _, err) = train(&first, "3", &[]);
+    assert!(ok, "{err}");
+    let cont = dir.join("continued");
+    let first_s = first.to_str().expect("utf-8 path");
+    let (ok, out, err) = train(&cont, "5", &["--init", first_s]);
+    assert!(ok, "{err}");
+    assert!(err.contains("continuing from step 3"), "{err}");
+    assert!(out.contains("trained 5 steps (2 this run)"), "{out}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cont.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["steps_done"], 5);
+    let fresh = dir.join("fresh");
+    let (ok, _, err) = train(&fresh, "2", &[]);
+    assert!(ok, "{err}");
+    assert_ne!(
+        std::fs::read(cont.join("weights.bin")).unwrap(),
+        std::fs::read(fresh.join("weights.bin")).unwrap(),
+        "the continued run starts from the first run's weights"
+    );
+
+    let (ok, _, err) = train(
+        &dir.join("prop"),
+        "4",
+        &["--init", first_s, "--property", "lumo"],
+    );
+    assert!(!ok && err.contains("predicts `homo`"), "{err}");
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["weights.bin", "meta.json"] {
+        std::fs::copy(first.join(f), other.join(f)).unwrap();
+    }
+    let cfg = std::fs::read_to_string(repo("configs/unigem-qm9-tiny.toml")).unwrap();
+    let changed = cfg.replacen("hidden_nf = 32", "hidden_nf = 16", 1);
+    assert_ne!(cfg, changed, "the tiny config sets hidden_nf = 32");
+    std::fs::write(other.join("config.toml"), changed).unwrap();
+    let other_s = other.to_str().expect("utf-8 path");
+    let (ok, _, err) = train(&dir.join("cfg"), "4", &["--init", other_s]);
+    assert!(!ok && err.contains("model config differs"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -88,6 +88,12 @@ pub struct UnigemTrainArgs {
     /// Compute backend: `cpu`, `wgpu` or `cuda`.
     #[arg(long, value_enum, default_value_t = crate::backend::Compute::Cpu)]
     device: crate::backend::Compute,
+    /// Continue training from a model directory written by `train unigem` (same config and
+    /// property): its weights (the EMA) start both the weights and the EMA, the step count
+    /// continues from its `steps_done` (so `--steps` is the new total), the optimiser state
+    /// starts afresh. A checkpoint in the output directory takes precedence (that run resumes).
+    #[arg(long)]
+    init: Option<PathBuf>,
 }
 
 /// `nucleate generate`.
@@ -256,6 +262,30 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     init_device.seed(mix(args.seed, u64::MAX));
     device.seed(mix(args.seed, u64::MAX));
     let mut model = copy_params(&config.init(&init_device)?, config.init(&device)?)?;
+    let mut start = 0;
+    if let Some(dir) = &args.init {
+        let init_config = load_config(&dir.join("config.toml"))?;
+        if serde_json::to_value(&init_config)? != serde_json::to_value(&config)? {
+            bail!(
+                "{}: its model config differs from {}",
+                dir.display(),
+                args.config.display()
+            );
+        }
+        let (init, init_meta) = load(dir, &init_device)?;
+        if init_meta.property != args.property {
+            bail!(
+                "{}: the model predicts `{}`, this run trains `{}`",
+                dir.display(),
+                init_meta.property,
+                args.property
+            );
+        }
+        model = copy_params(&init, model)
+            .with_context(|| format!("{}: another model config", dir.display()))?;
+        start = init_meta.steps_done;
+        eprintln!("continuing from step {start} of {}", dir.display());
+    }
     let mut params = flatten(&model);
     let sizes_p: Vec<usize> = params.iter().map(Vec::len).collect();
     let mut adam = AdamWState::new(&params);
@@ -263,7 +293,6 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut clip = AdaptiveClip::default();
     let ckpt_path = args.out.join("checkpoint.bin");
     let config_sha = format!("{:x}", sha2::Sha256::digest(config_text.as_bytes()));
-    let mut start = 0;
     if ckpt_path.exists() {
         let c = crate::learn::checkpoint::read(&ckpt_path)?;
         if c.header.sizes != sizes_p || c.header.config_sha256 != config_sha {
