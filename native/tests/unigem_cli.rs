@@ -29,6 +29,18 @@ fn frames(path: &Path) -> Vec<(usize, String, Vec<String>)> {
     out
 }
 
+/// `nucleate train unigem` with the tiny config on the committed 200 QM9 molecules.
+fn train_tiny(out: &Path, args: &[&str]) -> (bool, String, String) {
+    run(bin()
+        .args(["train", "unigem", "--config"])
+        .arg(repo("configs/unigem-qm9-tiny.toml"))
+        .arg("--data")
+        .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
+        .arg("-o")
+        .arg(out)
+        .args(args))
+}
+
 #[test]
 fn train_then_generate_molecules_and_trajectories_deterministically() {
     let dir = tmp("train");
@@ -104,14 +116,9 @@ fn unknown_target_property_is_a_clear_error() {
 fn train_reports_held_out_mae_and_resumes_exactly() {
     let dir = tmp("resume");
     let train = |out: &Path, steps: &str| {
-        run(bin()
-            .args(["train", "unigem", "--config"])
-            .arg(repo("configs/unigem-qm9-tiny.toml"))
-            .arg("--data")
-            .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
-            .arg("-o")
-            .arg(out)
-            .args([
+        train_tiny(
+            out,
+            &[
                 "--steps",
                 steps,
                 "--batch",
@@ -120,7 +127,8 @@ fn train_reports_held_out_mae_and_resumes_exactly() {
                 "3",
                 "--holdout",
                 "40",
-            ]))
+            ],
+        )
     };
     let straight = dir.join("straight");
     let (ok, out, err) = train(&straight, "6");
@@ -213,15 +221,9 @@ fn edm_split_trains_on_100k_and_reports_on_the_test_set() {
 fn init_continues_training_from_a_model_directory() {
     let dir = tmp("init");
     let train = |out: &Path, steps: &str, extra: &[&str]| {
-        run(bin()
-            .args(["train", "unigem", "--config"])
-            .arg(repo("configs/unigem-qm9-tiny.toml"))
-            .arg("--data")
-            .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
-            .arg("-o")
-            .arg(out)
-            .args(["--steps", steps, "--batch", "8", "--seed", "5"])
-            .args(extra))
+        let mut args = vec!["--steps", steps, "--batch", "8", "--seed", "5"];
+        args.extend_from_slice(extra);
+        train_tiny(out, &args)
     };
     let first = dir.join("first");
     let (ok, _, err) = train(&first, "3", &[]);
