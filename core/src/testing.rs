@@ -105,28 +105,26 @@ impl SymmetryReport {
     }
 }
 
-/// A small deterministic random generator (SplitMix64) so tests need no extra crate.
+/// The tests' deterministic random generator: [`SplitMix64`](crate::rng::SplitMix64) bits with
+/// the test helpers' own normal and integer draws (kept as they are, so the random test
+/// structures stay the same) plus rotations and permutations.
 #[derive(Debug, Clone)]
-pub struct TestRng(u64);
+pub struct TestRng(crate::rng::SplitMix64);
 
 impl TestRng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(crate::rng::SplitMix64::new(seed))
     }
 
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)`.
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.uniform()
     }
 
     /// Standard normal (Box–Muller).

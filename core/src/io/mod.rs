@@ -18,6 +18,7 @@ pub mod sdf;
 pub mod torch;
 pub mod write;
 pub mod xyz;
+mod zip;
 
 pub use error::{ParseError, ReadError};
 

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::ReadError;
+use super::zip::{self, ZipError};
 use crate::structure::{AtomArray, Label, LabelValue};
 use crate::{Structure, elements};
 
@@ -254,18 +255,6 @@ fn quoted(v: &str) -> Option<String> {
     Some(body[..body.find(q)?].to_owned())
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
 /// The raw members of a zip archive (stored or deflated), by name.
 ///
 /// # Errors
@@ -273,170 +262,21 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 /// unsupported compression method, a declared size inconsistent with the input (or beyond the
 /// deflate ratio limit), inflate failures, a CRC-32 mismatch.
 pub fn read_zip(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ReadError> {
-    // End of central directory: scan back over at most a 64 KiB comment.
-    let min = bytes.len().saturating_sub(22 + 65_535);
-    let eocd = (min..=bytes.len().saturating_sub(22))
-        .rev()
-        .find(|&i| bytes.get(i..i + 4) == Some(b"PK\x05\x06"))
-        .ok_or_else(|| {
-            err(
-                1,
-                "zip",
-                "not a zip archive (no end-of-central-directory record)",
-            )
-        })?;
-    let bad = |what: &str| err(1, "zip", format!("truncated or corrupt {what}"));
-    let mut n_entries = u64::from(u16_at(bytes, eocd + 10).ok_or_else(|| bad("directory"))?);
-    let mut cd_offset = u64::from(u32_at(bytes, eocd + 16).ok_or_else(|| bad("directory"))?);
-    // ZIP64 end of central directory locator just before the EOCD.
-    if eocd >= 20 && bytes.get(eocd - 20..eocd - 16) == Some(b"PK\x06\x07") {
-        let z64 = u64_at(bytes, eocd - 12).ok_or_else(|| bad("zip64 locator"))?;
-        let z64 = usize::try_from(z64).map_err(|_| bad("zip64 locator"))?;
-        if bytes.get(z64..z64 + 4) != Some(b"PK\x06\x06") {
-            return Err(bad("zip64 directory"));
-        }
-        n_entries = u64_at(bytes, z64 + 32).ok_or_else(|| bad("zip64 directory"))?;
-        cd_offset = u64_at(bytes, z64 + 48).ok_or_else(|| bad("zip64 directory"))?;
-    }
-    // Each central entry takes at least 46 bytes.
-    if n_entries > (bytes.len() / 46) as u64 {
-        return Err(err(
-            1,
-            "zip",
-            format!("declares {n_entries} members, too many for the input"),
-        ));
-    }
-    let mut at = usize::try_from(cd_offset).map_err(|_| bad("directory offset"))?;
+    let to_read_error = |e: ZipError| match e {
+        ZipError::Archive { member, msg } => err(member.unwrap_or(1), "zip", msg),
+        ZipError::Member {
+            member,
+            name,
+            field,
+            msg,
+        } => err(member, format!("{name}: {field}"), msg),
+    };
     let mut out = Vec::new();
-    for k in 0..n_entries as usize {
-        let member = k + 1;
-        let hdr = |what: &str| err(member, "zip", format!("truncated or corrupt {what}"));
-        if bytes.get(at..at + 4) != Some(b"PK\x01\x02") {
-            return Err(hdr("central directory entry"));
-        }
-        let method = u16_at(bytes, at + 10).ok_or_else(|| hdr("entry"))?;
-        let crc = u32_at(bytes, at + 16).ok_or_else(|| hdr("entry"))?;
-        let mut csize = u64::from(u32_at(bytes, at + 20).ok_or_else(|| hdr("entry"))?);
-        let mut usize_ = u64::from(u32_at(bytes, at + 24).ok_or_else(|| hdr("entry"))?);
-        let nlen = usize::from(u16_at(bytes, at + 28).ok_or_else(|| hdr("entry"))?);
-        let xlen = usize::from(u16_at(bytes, at + 30).ok_or_else(|| hdr("entry"))?);
-        let clen = usize::from(u16_at(bytes, at + 32).ok_or_else(|| hdr("entry"))?);
-        let mut local = u64::from(u32_at(bytes, at + 42).ok_or_else(|| hdr("entry"))?);
-        let name_bytes = bytes
-            .get(at + 46..at + 46 + nlen)
-            .ok_or_else(|| hdr("name"))?;
-        let name = String::from_utf8_lossy(name_bytes).into_owned();
-        let extra = bytes
-            .get(at + 46 + nlen..at + 46 + nlen + xlen)
-            .ok_or_else(|| hdr("extra field"))?;
-        // ZIP64 extra: values present only for fields that are 0xFFFFFFFF, in this order.
-        let mut e = 0;
-        while e + 4 <= extra.len() {
-            let id = u16_at(extra, e).unwrap_or(0);
-            let len = usize::from(u16_at(extra, e + 2).unwrap_or(0));
-            if id == 1 {
-                let mut p = e + 4;
-                for field in [&mut usize_, &mut csize, &mut local] {
-                    if *field == 0xFFFF_FFFF {
-                        *field = u64_at(extra, p).ok_or_else(|| hdr("zip64 extra field"))?;
-                        p += 8;
-                    }
-                }
-            }
-            e += 4 + len;
-        }
-        at += 46 + nlen + xlen + clen;
-
-        let field = |part: &str| format!("{name}: {part}");
-        let lo = usize::try_from(local).map_err(|_| hdr("local header offset"))?;
-        if bytes.get(lo..lo + 4) != Some(b"PK\x03\x04") {
-            return Err(err(
-                member,
-                field("local header"),
-                "no local header at its offset",
-            ));
-        }
-        let lnlen = usize::from(u16_at(bytes, lo + 26).ok_or_else(|| hdr("local header"))?);
-        let lxlen = usize::from(u16_at(bytes, lo + 28).ok_or_else(|| hdr("local header"))?);
-        let start = lo + 30 + lnlen + lxlen;
-        let csize = usize::try_from(csize).map_err(|_| hdr("size"))?;
-        let data = start
-            .checked_add(csize)
-            .and_then(|end| bytes.get(start..end))
-            .ok_or_else(|| {
-                err(
-                    member,
-                    field("compressed size"),
-                    format!("{csize} bytes declared, the archive ends first"),
-                )
-            })?;
-        let content = match method {
-            0 => {
-                if usize_ != csize as u64 {
-                    return Err(err(
-                        member,
-                        field("size"),
-                        "stored member with unequal sizes",
-                    ));
-                }
-                data.to_vec()
-            }
-            8 => {
-                // Deflate cannot expand beyond ~1032:1.
-                let limit = (csize as u64).saturating_mul(1032).saturating_add(64);
-                if usize_ > limit {
-                    return Err(err(
-                        member,
-                        field("uncompressed size"),
-                        format!("{usize_} bytes declared from {csize} compressed"),
-                    ));
-                }
-                let n = usize::try_from(usize_).map_err(|_| hdr("size"))?;
-                let v = miniz_oxide::inflate::decompress_to_vec_with_limit(data, n)
-                    .map_err(|e| err(member, field("deflate"), format!("inflate failed: {e:?}")))?;
-                if v.len() != n {
-                    return Err(err(
-                        member,
-                        field("uncompressed size"),
-                        format!("{n} bytes declared, {} inflated", v.len()),
-                    ));
-                }
-                v
-            }
-            m => {
-                return Err(err(
-                    member,
-                    field("method"),
-                    format!("unsupported compression method {m}"),
-                ));
-            }
-        };
-        if crc32(&content) != crc {
-            return Err(err(member, field("crc32"), "CRC-32 mismatch"));
-        }
+    for (name, e) in zip::entries(bytes).map_err(to_read_error)? {
+        let content = zip::read(&name, &e).map_err(to_read_error)?.into_owned();
         out.push((name, content));
     }
     Ok(out)
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, t) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-        *t = c;
-    }
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc = table[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
 }
 
 /// Every array of an `.npz` archive by key (member name without `.npy`), with the 1-based
@@ -656,10 +496,5 @@ mod tests {
         assert!(read_npy(&v).unwrap_err().to_string().contains("header"));
         assert!(read_npy(b"PK\x03\x04").is_err());
         assert!(read_zip(b"not a zip at all, just some text").is_err());
-    }
-
-    #[test]
-    fn crc_matches_reference() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 }

@@ -31,6 +31,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use super::zip::{ZipEntry, ZipError};
+
 /// A tensor read from a checkpoint, converted to f32 (f16/bf16/f32/f64 sources; integer and
 /// bool tensors too, as f32) with its original dtype name.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,216 +281,40 @@ fn f16_to_f32(h: u16) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // zip
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(
         b.get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
 }
 
-/// One zip member, located but not yet inflated.
-struct ZipEntry<'a> {
-    method: u16,
-    crc: u32,
-    size: u64,
-    data: &'a [u8],
+impl From<ZipError> for TorchError {
+    fn from(e: ZipError) -> Self {
+        match e {
+            ZipError::Archive { msg, .. } => TorchError::Zip(msg),
+            ZipError::Member {
+                name, field, msg, ..
+            } => TorchError::Entry {
+                entry: name,
+                msg: format!("{field}: {msg}"),
+            },
+        }
+    }
 }
 
-/// The members of a zip archive by name (central directory; stored or deflated, ZIP64).
+/// The members of a zip archive by name ([`super::zip`]), with a hint for PyTorch's legacy
+/// (pre-1.6, non-zip) format.
 fn zip_entries(bytes: &[u8]) -> Result<Vec<(String, ZipEntry<'_>)>, TorchError> {
-    let zerr = |m: &str| TorchError::Zip(m.to_owned());
-    let min = bytes.len().saturating_sub(22 + 65_535);
-    let eocd = (min..=bytes.len().saturating_sub(22))
-        .rev()
-        .find(|&i| bytes.get(i..i + 4) == Some(b"PK\x05\x06"))
-        .ok_or_else(|| {
-            if bytes.starts_with(b"\x80\x02\x8a") {
-                zerr("the legacy (non-zip) torch.save format of PyTorch < 1.6 is not supported")
-            } else if bytes.starts_with(b"PK\x03\x04") {
-                zerr("no end-of-central-directory record (truncated archive?)")
-            } else {
-                zerr("not a zip archive (no end-of-central-directory record)")
-            }
-        })?;
-    let bad = |what: &str| TorchError::Zip(format!("truncated or corrupt {what}"));
-    let mut n_entries = u64::from(u16_at(bytes, eocd + 10).ok_or_else(|| bad("directory"))?);
-    let mut cd_offset = u64::from(u32_at(bytes, eocd + 16).ok_or_else(|| bad("directory"))?);
-    if eocd >= 20 && bytes.get(eocd - 20..eocd - 16) == Some(b"PK\x06\x07") {
-        let z64 = u64_at(bytes, eocd - 12).ok_or_else(|| bad("zip64 locator"))?;
-        let z64 = usize::try_from(z64).map_err(|_| bad("zip64 locator"))?;
-        if z64.checked_add(4).and_then(|e| bytes.get(z64..e)) != Some(b"PK\x06\x06") {
-            return Err(bad("zip64 directory"));
-        }
-        n_entries = u64_at(bytes, z64 + 32).ok_or_else(|| bad("zip64 directory"))?;
-        cd_offset = u64_at(bytes, z64 + 48).ok_or_else(|| bad("zip64 directory"))?;
-    }
-    if n_entries > (bytes.len() / 46) as u64 {
-        return Err(TorchError::Zip(format!(
-            "declares {n_entries} entries, too many for {} bytes",
-            bytes.len()
-        )));
-    }
-    let mut at = usize::try_from(cd_offset).map_err(|_| bad("directory offset"))?;
-    let mut out = Vec::with_capacity(n_entries as usize);
-    for _ in 0..n_entries {
-        let hdr = || bad("central directory entry");
-        if at
-            .checked_add(46)
-            .and_then(|e| bytes.get(at..e))
-            .map(|h| &h[..4])
-            != Some(b"PK\x01\x02")
-        {
-            return Err(hdr());
-        }
-        let method = u16_at(bytes, at + 10).ok_or_else(hdr)?;
-        let crc = u32_at(bytes, at + 16).ok_or_else(hdr)?;
-        let mut csize = u64::from(u32_at(bytes, at + 20).ok_or_else(hdr)?);
-        let mut usize_ = u64::from(u32_at(bytes, at + 24).ok_or_else(hdr)?);
-        let nlen = usize::from(u16_at(bytes, at + 28).ok_or_else(hdr)?);
-        let xlen = usize::from(u16_at(bytes, at + 30).ok_or_else(hdr)?);
-        let clen = usize::from(u16_at(bytes, at + 32).ok_or_else(hdr)?);
-        let mut local = u64::from(u32_at(bytes, at + 42).ok_or_else(hdr)?);
-        let name = bytes.get(at + 46..at + 46 + nlen).ok_or_else(hdr)?;
-        let name = String::from_utf8_lossy(name).into_owned();
-        let extra = bytes
-            .get(at + 46 + nlen..at + 46 + nlen + xlen)
-            .ok_or_else(hdr)?;
-        let eerr = |msg: &str| TorchError::Entry {
-            entry: name.clone(),
-            msg: msg.to_owned(),
-        };
-        // ZIP64 extra field: present only for the fields that are 0xFFFFFFFF, in this order.
-        let mut e = 0;
-        while e + 4 <= extra.len() {
-            let id = u16_at(extra, e).unwrap_or(0);
-            let len = usize::from(u16_at(extra, e + 2).unwrap_or(0));
-            if id == 1 {
-                let mut p = e + 4;
-                for field in [&mut usize_, &mut csize, &mut local] {
-                    if *field == 0xFFFF_FFFF {
-                        *field = u64_at(extra, p).ok_or_else(|| eerr("truncated zip64 extra"))?;
-                        p += 8;
-                    }
-                }
-            }
-            e += 4 + len;
-        }
-        at += 46 + nlen + xlen + clen;
-        let lo = usize::try_from(local).map_err(|_| eerr("local header offset out of range"))?;
-        if lo
-            .checked_add(30)
-            .and_then(|e| bytes.get(lo..e))
-            .map(|h| &h[..4])
-            != Some(b"PK\x03\x04")
-        {
-            return Err(eerr("no local header at its offset"));
-        }
-        let lnlen = usize::from(u16_at(bytes, lo + 26).ok_or_else(|| eerr("local header"))?);
-        let lxlen = usize::from(u16_at(bytes, lo + 28).ok_or_else(|| eerr("local header"))?);
-        let start = lo + 30 + lnlen + lxlen;
-        let data = usize::try_from(csize)
-            .ok()
-            .and_then(|c| start.checked_add(c))
-            .and_then(|end| bytes.get(start..end))
-            .ok_or_else(|| {
-                eerr(&format!(
-                    "{csize} compressed bytes declared, the archive ends first"
-                ))
-            })?;
-        out.push((
-            name,
-            ZipEntry {
-                method,
-                crc,
-                size: usize_,
-                data,
-            },
+    if bytes.starts_with(b"\x80\x02\x8a") {
+        return Err(TorchError::Zip(
+            "the legacy (non-zip) torch.save format of PyTorch < 1.6 is not supported".to_owned(),
         ));
     }
-    Ok(out)
+    Ok(super::zip::entries(bytes)?)
 }
 
 /// The content of one entry, inflated if needed, CRC-checked.
 fn zip_read<'a>(name: &str, e: &ZipEntry<'a>) -> Result<Cow<'a, [u8]>, TorchError> {
-    let eerr = |msg: String| TorchError::Entry {
-        entry: name.to_owned(),
-        msg,
-    };
-    let content: Cow<'a, [u8]> = match e.method {
-        0 => {
-            if e.size != e.data.len() as u64 {
-                return Err(eerr(format!(
-                    "stored entry declares {} bytes, holds {}",
-                    e.size,
-                    e.data.len()
-                )));
-            }
-            Cow::Borrowed(e.data)
-        }
-        8 => {
-            // Deflate cannot expand beyond ~1032:1.
-            let limit = (e.data.len() as u64)
-                .saturating_mul(1032)
-                .saturating_add(64);
-            if e.size > limit {
-                return Err(eerr(format!(
-                    "{} bytes declared from {} compressed",
-                    e.size,
-                    e.data.len()
-                )));
-            }
-            let n = usize::try_from(e.size).map_err(|_| eerr("size out of range".into()))?;
-            let v = miniz_oxide::inflate::decompress_to_vec_with_limit(e.data, n)
-                .map_err(|err| eerr(format!("inflate failed: {:?}", err.status)))?;
-            if v.len() != n {
-                return Err(eerr(format!("{n} bytes declared, {} inflated", v.len())));
-            }
-            Cow::Owned(v)
-        }
-        m => return Err(eerr(format!("unsupported compression method {m}"))),
-    };
-    if crc32(&content) != e.crc {
-        return Err(eerr("CRC-32 mismatch".into()));
-    }
-    Ok(content)
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in data {
-        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    c ^ 0xFFFF_FFFF
+    Ok(super::zip::read(name, e)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1942,6 +1768,7 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TorchTensor>, T
 
 #[cfg(test)]
 mod tests {
+    use super::super::zip::crc32;
     use super::*;
 
     const PLAIN: &[u8] = include_bytes!("../../../tests/fixtures/torch/plain_state_dict.pt");
