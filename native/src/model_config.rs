@@ -28,6 +28,16 @@ struct ModelSection {
     unigem: Option<UniGemConfig>,
 }
 
+/// Reads and parses the model config file at `path` (errors name the file).
+///
+/// # Errors
+/// An unreadable file, or see [`parse_model_config`].
+pub fn read_model_config(path: &std::path::Path) -> anyhow::Result<BackboneConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_model_config(&text).with_context(|| format!("in {}", path.display()))
+}
+
 /// Parses a model config from TOML text.
 ///
 /// # Errors

@@ -64,16 +64,11 @@ pub struct TorchmdNetArgs {
     unit: Option<String>,
 }
 
-/// Runs `nucleate import`.
+/// A checkpoint file's tensors and hyper-parameters and its SHA-256 (hex, for provenance).
 ///
 /// # Errors
-/// Unreadable or malformed checkpoints, an architecture the weights do not fit, unknown keys.
-pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
-    let a = match &args.what {
-        ImportWhat::TorchmdNet(a) => a,
-        ImportWhat::Scd(a) => return super::import_scd::run(a),
-    };
-    let path = &a.checkpoint;
+/// An unreadable or malformed file (the message names it).
+pub(super) fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<Checkpoint> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let is_safetensors = path
         .extension()
@@ -87,6 +82,38 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         let c = read_torch_checkpoint(&bytes).with_context(|| format!("{}", path.display()))?;
         (c.tensors, c.hyper_parameters)
     };
+    Ok(Checkpoint {
+        tensors,
+        hyper,
+        sha256: format!("{:x}", Sha256::digest(&bytes)),
+    })
+}
+
+/// What [`read_checkpoint`] returns.
+pub(super) struct Checkpoint {
+    /// Tensors by state-dict key.
+    pub tensors: BTreeMap<String, TorchTensor>,
+    /// Hyper-parameters (empty for a bare state dict or safetensors).
+    pub hyper: BTreeMap<String, PyValue>,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+/// Runs `nucleate import`.
+///
+/// # Errors
+/// Unreadable or malformed checkpoints, an architecture the weights do not fit, unknown keys.
+pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    let a = match &args.what {
+        ImportWhat::TorchmdNet(a) => a,
+        ImportWhat::Scd(a) => return super::import_scd::run(a),
+    };
+    let path = &a.checkpoint;
+    let Checkpoint {
+        tensors,
+        hyper,
+        sha256,
+    } = read_checkpoint(path)?;
     // LNNP (TorchMD-Net's Lightning module) stores the model under `model.`.
     let lightning = tensors.keys().all(|k| k.starts_with("model."));
     let tensors: BTreeMap<String, TorchTensor> = tensors
@@ -101,20 +128,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         })
         .collect();
     let config = match &a.config {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            match crate::model_config::parse_model_config(&text)
-                .with_context(|| format!("in {}", p.display()))?
-            {
-                BackboneConfig::Et(c) => c,
-                other => bail!(
-                    "{}: backbone \"{}\"; TorchMD-Net checkpoints hold an ET (backbone \"et\")",
-                    p.display(),
-                    other.name()
-                ),
-            }
-        }
+        Some(p) => match crate::model_config::read_model_config(p)? {
+            BackboneConfig::Et(c) => c,
+            other => bail!(
+                "{}: backbone \"{}\"; TorchMD-Net checkpoints hold an ET (backbone \"et\")",
+                p.display(),
+                other.name()
+            ),
+        },
         None if hyper.is_empty() => bail!(
             "{} has no hyper-parameters (a bare state dict); give --config with an ET model \
              config describing the architecture",
@@ -157,11 +178,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         backbone: "et".into(),
         force_head: false,
         output_model: Some(output_model.into()),
-        source: Some(format!(
-            "{} (sha256 {:x})",
-            path.display(),
-            Sha256::digest(&bytes)
-        )),
+        source: Some(format!("{} (sha256 {sha256})", path.display(),)),
         objective: "imported".into(),
         target: Some(a.target.clone()),
         unit: a.unit.clone(),

@@ -19,11 +19,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use nucleate_core::backbone::{CtConfig, EtConfig, VecPreNormKind};
 use nucleate_core::head::{Readout, Reduce};
-use nucleate_core::io::torch::{PyValue, TorchTensor, read_safetensors, read_torch_checkpoint};
+use nucleate_core::io::torch::{PyValue, TorchTensor};
 use nucleate_core::nn::CovarianceRegulariser;
 use nucleate_core::objective::{DenoiseModelConfig, import_scd};
 use nucleate_core::train::flatten;
-use sha2::{Digest, Sha256};
 
 use super::import::{boolean, distance_influence, named_tensor, opt_float, opt_int, string};
 use crate::learn::{ModelMeta, save_model};
@@ -60,36 +59,22 @@ pub struct ScdArgs {
 /// Unreadable or malformed checkpoints, an architecture the weights do not fit, unknown keys.
 pub fn run(a: &ScdArgs) -> anyhow::Result<()> {
     let path = &a.checkpoint;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let is_safetensors = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
-    let (tensors, hyper) = if is_safetensors {
-        (
-            read_safetensors(&bytes).with_context(|| format!("{}", path.display()))?,
-            BTreeMap::new(),
-        )
-    } else {
-        let c = read_torch_checkpoint(&bytes).with_context(|| format!("{}", path.display()))?;
-        (c.tensors, c.hyper_parameters)
-    };
+    let super::import::Checkpoint {
+        tensors,
+        hyper,
+        sha256,
+    } = super::import::read_checkpoint(path)?;
     let split = split_state(tensors, a.ema).with_context(|| format!("{}", path.display()))?;
 
     let (ct, reduce) = match (&a.config, &a.model_yaml) {
-        (Some(p), _) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            match crate::model_config::parse_model_config(&text)
-                .with_context(|| format!("in {}", p.display()))?
-            {
-                nucleate_core::backbone::BackboneConfig::Ct(c) => (c, reduce_of(&hyper)?),
-                other => bail!(
-                    "{}: backbone \"{}\"; SCD checkpoints hold a CT (backbone \"ct\")",
-                    p.display(),
-                    other.name()
-                ),
-            }
-        }
+        (Some(p), _) => match crate::model_config::read_model_config(p)? {
+            nucleate_core::backbone::BackboneConfig::Ct(c) => (c, reduce_of(&hyper)?),
+            other => bail!(
+                "{}: backbone \"{}\"; SCD checkpoints hold a CT (backbone \"ct\")",
+                p.display(),
+                other.name()
+            ),
+        },
         (None, Some(p)) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -138,10 +123,9 @@ pub fn run(a: &ScdArgs) -> anyhow::Result<()> {
         backbone: "ct".into(),
         output_model: None,
         source: Some(format!(
-            "{} ({}, sha256 {:x})",
+            "{} ({}, sha256 {sha256})",
             path.display(),
             if a.ema { "ema_model" } else { "model" },
-            Sha256::digest(&bytes)
         )),
         force_head: false,
         objective: "imported-scd".into(),

@@ -36,10 +36,7 @@ pub fn run(args: &ModelArgs) -> anyhow::Result<()> {
 }
 
 fn summary(args: &SummaryArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading config {}", args.config.display()))?;
-    let config = crate::model_config::parse_model_config(&text)
-        .with_context(|| format!("in config {}", args.config.display()))?;
+    let config = crate::model_config::read_model_config(&args.config)?;
     let summary = config
         .summary(&crate::backend::model_device())
         .with_context(|| format!("building the model of {}", args.config.display()))?;

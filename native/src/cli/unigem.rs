@@ -144,11 +144,7 @@ struct Meta {
 }
 
 fn load_config(path: &Path) -> anyhow::Result<UniGemConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    match crate::model_config::parse_model_config(&text)
-        .with_context(|| format!("in {}", path.display()))?
-    {
+    match crate::model_config::read_model_config(path)? {
         BackboneConfig::UniGem(c) => Ok(c),
         other => bail!(
             "{}: backbone is \"{}\", expected \"unigem\"",
