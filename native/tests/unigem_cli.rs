@@ -237,6 +237,7 @@ fn init_continues_training_from_a_model_directory() {
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cont.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["steps_done"], 5);
+    assert_eq!(meta["unit"], "eV", "the label's unit is recorded");
     let fresh = dir.join("fresh");
     let (ok, _, err) = train(&fresh, "2", &[]);
     assert!(ok, "{err}");

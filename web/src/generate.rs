@@ -18,32 +18,12 @@ use nucleate_core::objective::{
 };
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::train::load_le_bytes;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::Compute;
 use crate::predict::ConfigFile;
 
-/// The parts of the model's `meta.json` generation needs.
-#[derive(Debug, Clone, Deserialize)]
-struct Meta {
-    property: String,
-    mean: f64,
-    mad: f64,
-    sizes: Vec<(usize, u64)>,
-    steps_done: usize,
-}
-
-/// Units of the QM9 properties a UniGEM model may predict (labels are stored in these).
-fn unit_of(property: &str) -> &'static str {
-    match property {
-        "homo" | "lumo" | "gap" | "zpve" => "eV",
-        "mu" => "D",
-        "alpha" => "bohr³",
-        "cv" => "cal/(mol·K)",
-        _ => "",
-    }
-}
+use nucleate_core::objective::UniGemMeta as Meta;
 
 /// A UniGEM model and, while a molecule is being drawn, its sampler.
 struct State {
@@ -152,7 +132,7 @@ impl Generator {
         let hi = st.sizes.bins.last().map_or(0, |b| b.0);
         serde_json::json!({
             "property": st.meta.property,
-            "unit": unit_of(&st.meta.property),
+            "unit": st.meta.unit.as_deref().unwrap_or(""),
             "steps_trained": st.meta.steps_done,
             "sizes": [lo, hi],
             "backend": st.compute.label(),
@@ -244,7 +224,9 @@ async fn advance(state: &RefCell<State>, k: usize) -> Result<String, JsError> {
     let st = state.borrow();
     let done = st.sampler.as_ref().is_none_or(|s| s.t().is_none());
     let step = st.last.as_ref().ok_or_else(|| js("no step taken"))?;
-    let property = step.property.first().copied().unwrap_or(0.0) * st.meta.mad + st.meta.mean;
+    let property = st
+        .meta
+        .to_label(step.property.first().copied().unwrap_or(0.0));
     let s = annotated(
         &Structure::molecule(step.types.clone(), step.positions.clone()),
         &st.meta.property,

@@ -20,8 +20,8 @@ pub use sampler::{
 };
 pub use scd_import::{ScdImport, import_scd};
 pub use unigem::{
-    NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, phase_times, predict_property,
-    type_features, unigem_loss,
+    NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, UniGemMeta, phase_times,
+    predict_property, type_features, unigem_loss,
 };
 
 /// Serialises this crate's tests that call `backward`: concurrent backward passes on the

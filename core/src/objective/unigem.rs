@@ -242,6 +242,45 @@ pub fn predict_property(
     Ok(out.property.detach().into_data().iter::<f64>().collect())
 }
 
+/// `meta.json` of a UniGEM model directory: written by `nucleate train unigem`, read by
+/// `nucleate generate` and the web page's generator.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UniGemMeta {
+    /// The property the property head predicts (a label name, e.g. `homo`).
+    pub property: String,
+    /// Its unit as the training data gave it (e.g. `eV`).
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Training mean of the property (label units).
+    pub mean: f64,
+    /// Training mean absolute deviation of the property (label units).
+    pub mad: f64,
+    /// Atom-count histogram of the training molecules: `(atoms, molecules)`.
+    pub sizes: Vec<(usize, u64)>,
+    /// Optimiser steps the weights have had.
+    pub steps_done: usize,
+    /// Property MAE (label units) of the saved weights on the held-out molecules.
+    #[serde(default)]
+    pub property_mae: Option<f64>,
+    /// Held-out molecules behind `property_mae`.
+    #[serde(default)]
+    pub holdout: usize,
+}
+
+impl UniGemMeta {
+    /// A property-head output (normalised) in label units.
+    #[must_use]
+    pub fn to_label(&self, normalised: f64) -> f64 {
+        normalised * self.mad + self.mean
+    }
+
+    /// A value in label units, normalised as the property head sees it.
+    #[must_use]
+    pub fn normalise(&self, value: f64) -> f64 {
+        (value - self.mean) / self.mad
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

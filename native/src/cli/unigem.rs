@@ -26,7 +26,6 @@ use nucleate_core::train::{
 use sha2::Digest;
 
 use crate::learn::data::mix;
-use serde::{Deserialize, Serialize};
 
 /// `nucleate train …`.
 #[derive(Debug, Args)]
@@ -128,20 +127,7 @@ pub struct GenerateArgs {
     device: crate::backend::Compute,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Meta {
-    property: String,
-    mean: f64,
-    mad: f64,
-    sizes: Vec<(usize, u64)>,
-    steps_done: usize,
-    /// Property MAE (label units) of the saved weights on the held-out molecules.
-    #[serde(default)]
-    property_mae: Option<f64>,
-    /// Held-out molecules.
-    #[serde(default)]
-    holdout: usize,
-}
+use nucleate_core::objective::UniGemMeta as Meta;
 
 fn load_config(path: &Path) -> anyhow::Result<UniGemConfig> {
     match crate::model_config::read_model_config(path)? {
@@ -198,17 +184,19 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config)?;
     let mut mols = Vec::new();
     let mut ys = Vec::new();
+    let mut unit = None;
     for path in &args.data {
         for s in crate::input::read_structures(path)? {
-            let y = crate::learn::data::label(&s, &args.property)
-                .map(|(v, _)| v)
-                .with_context(|| {
-                    format!(
-                        "{}: a molecule has no `{}` label",
-                        path.display(),
-                        args.property
-                    )
-                })?;
+            let (y, u) = crate::learn::data::label(&s, &args.property).with_context(|| {
+                format!(
+                    "{}: a molecule has no `{}` label",
+                    path.display(),
+                    args.property
+                )
+            })?;
+            if unit.is_none() {
+                unit = u;
+            }
             mols.push(s);
             ys.push(y);
         }
@@ -317,6 +305,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut step = start;
     let meta = |steps_done, property_mae| Meta {
         property: args.property.clone(),
+        unit: unit.clone(),
         mean,
         mad,
         sizes: sizes.bins.clone(),
@@ -442,7 +431,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
 fn annotate(mols: &[Structure], property: &[f64], meta: &Meta, t: usize) -> Vec<Structure> {
     mols.iter()
         .zip(property)
-        .map(|(m, p)| annotated(m, &meta.property, p * meta.mad + meta.mean, t))
+        .map(|(m, p)| annotated(m, &meta.property, meta.to_label(*p), t))
         .collect()
 }
 
@@ -480,7 +469,7 @@ pub fn run_generate(args: &GenerateArgs) -> anyhow::Result<()> {
     let mut rng = SplitMix64::new(args.seed);
     let sizes: Vec<usize> = (0..args.n).map(|_| hist.sample(&mut rng)).collect();
     let guidance = target.map(|v| Guidance {
-        target: vec![(v - meta.mean) / meta.mad; args.n],
+        target: vec![meta.normalise(v); args.n],
     });
     let schedule = NoiseSchedule::polynomial2(args.steps);
     let clock = Instant::now();
@@ -520,7 +509,7 @@ pub fn run_generate(args: &GenerateArgs) -> anyhow::Result<()> {
         let err = out
             .property
             .iter()
-            .map(|p| (p * meta.mad + meta.mean - v).abs())
+            .map(|&p| (meta.to_label(p) - v).abs())
             .sum::<f64>()
             / args.n as f64;
         println!(
