@@ -255,7 +255,7 @@ async function generationChecks(page, mode, renderBackend, problems) {
   const frameInfo = await page.evaluate(() => JSON.parse(document.body.dataset.frame));
   if (frameInfo.frames !== 51 || frameInfo.atoms !== 12) problems.push(`viewer holds ${frameInfo.frames} frames of ${frameInfo.atoms} atoms`);
   const text = await page.textContent('#gen-result');
-  if (!/predicted homo/.test(text) || !/stable/.test(text)) problems.push(`result line reads ${JSON.stringify(text)}`);
+  if (!/predicted homo -?\d+\.\d+ eV;/.test(text) || !/stable/.test(text)) problems.push(`result line reads ${JSON.stringify(text)}`);
   // Stop: a run with a frame every 5 steps is stopped after a few frames; nothing more arrives,
   // the viewer keeps the frames so far, and Generate is enabled again.
   await page.selectOption('#gen-every', '5');
