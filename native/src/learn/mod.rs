@@ -149,14 +149,8 @@ pub fn save_model(
     Ok(())
 }
 
-/// Reads a model directory written by [`save_model`].
-///
-/// # Errors
-/// Missing or malformed files, weights that do not fit the config.
-pub fn load_model(
-    dir: &Path,
-    device: &burn::tensor::Device,
-) -> anyhow::Result<(DenoiseModel, nucleate_core::backbone::CtConfig, ModelMeta)> {
+/// The model config (`config.toml`) of model directory `dir`.
+fn model_dir_config(dir: &Path) -> anyhow::Result<nucleate_core::backbone::BackboneConfig> {
     let config_path = dir.join("config.toml");
     let text = std::fs::read_to_string(&config_path).with_context(|| {
         format!(
@@ -165,13 +159,23 @@ pub fn load_model(
             dir.display()
         )
     })?;
-    let ct = match crate::model_config::parse_model_config(&text)
-        .with_context(|| format!("in {}", config_path.display()))?
-    {
+    crate::model_config::parse_model_config(&text)
+        .with_context(|| format!("in {}", config_path.display()))
+}
+
+/// Reads a model directory written by [`save_model`].
+///
+/// # Errors
+/// Missing or malformed files, weights that do not fit the config.
+pub fn load_model(
+    dir: &Path,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<(DenoiseModel, nucleate_core::backbone::CtConfig, ModelMeta)> {
+    let ct = match model_dir_config(dir)? {
         nucleate_core::backbone::BackboneConfig::Ct(c) => c,
         other => bail!(
-            "{}: backbone \"{}\"; property models are CT",
-            config_path.display(),
+            "{}/config.toml: backbone \"{}\"; property models are CT",
+            dir.display(),
             other.name()
         ),
     };
@@ -303,16 +307,7 @@ pub fn load_predictor(
     dir: &Path,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<(Predictor, ModelMeta)> {
-    let config_path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&config_path).with_context(|| {
-        format!(
-            "reading {} (is {} a model directory?)",
-            config_path.display(),
-            dir.display()
-        )
-    })?;
-    let config = crate::model_config::parse_model_config(&text)
-        .with_context(|| format!("in {}", config_path.display()))?;
+    let config = model_dir_config(dir)?;
     let meta_path = dir.join("meta.json");
     let meta: ModelMeta = serde_json::from_slice(
         &std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
@@ -359,8 +354,8 @@ pub fn load_predictor(
             ))
         }
         other => bail!(
-            "{}: a {} model has no property head for predict",
-            config_path.display(),
+            "{}/config.toml: a {} model has no property head for predict",
+            dir.display(),
             other.name()
         ),
     }
