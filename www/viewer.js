@@ -303,6 +303,9 @@ function onWorkerMessage(e) {
     }
     ui.genStatus.textContent = `t = ${m.t} / ${m.steps} · ${genFrames} frames · ${(m.ms / 1000).toFixed(1)} s`;
     if (m.type === 'done') {
+      // Frame the finished molecule (the view was set on the compact start and only widened).
+      wasm.fit_camera();
+      document.body.dataset.genInView = String(wasm.frame_in_view());
       const verdict = m.stable ? 'stable' : `not stable (${m.stable_atoms} of ${m.atoms} atoms stable)`;
       ui.genResult.textContent = `${m.formula}: predicted ${genInfo.property} ${m.property.toFixed(3)} ` +
         `${genInfo.unit}; EDM ${verdict}; ${m.valid ? 'valid' : 'not valid'} valences — ` +

@@ -97,6 +97,22 @@ impl App {
         self.camera = OrbitCamera::framing(&self.scene, w as f32 / h as f32);
     }
 
+    /// Re-fit the camera to the current frame, keeping the viewing angle.
+    fn fit_camera(&mut self) {
+        let (w, h) = self.size();
+        self.camera.fit(&self.scene, w as f32 / h as f32);
+    }
+
+    /// Whether every atom of the current frame projects inside the canvas.
+    fn frame_in_view(&self) -> bool {
+        let (w, h) = self.size();
+        self.scene.atoms.iter().all(|a| {
+            self.camera
+                .project(a.center, w, h)
+                .is_some_and(|(x, y, _)| x >= 0.0 && x <= w as f32 && y >= 0.0 && y <= h as f32)
+        })
+    }
+
     fn render(&mut self) {
         let gpu = &mut self.gpu;
         let frame = match gpu.surface.get_current_texture() {
@@ -213,8 +229,10 @@ pub fn load_file(name: &str, bytes: &[u8]) -> Result<String, JsError> {
 }
 
 /// Append the frames of a file to the loaded ones (starting afresh when `reset`) and show the
-/// last one; the camera is framed only when starting afresh. Used by live generation, which
-/// receives one frame at a time. Returns the frame description as JSON.
+/// last one; the camera is framed when starting afresh and otherwise only widened (keeping the
+/// viewing angle) when the new frame leaves the canvas. Used by live generation, which
+/// receives one frame at a time; a molecule grows there from a compact cloud of noise.
+/// Returns the frame description as JSON.
 ///
 /// # Errors
 /// The file's problem, with its line and field.
@@ -231,6 +249,8 @@ pub fn append_frames(name: &str, bytes: &[u8], reset: bool) -> Result<String, Js
         app.rebuild();
         if reset {
             app.frame_camera();
+        } else if !app.frame_in_view() {
+            app.fit_camera();
         }
         app.render();
         Ok(app.frame_info())
@@ -287,6 +307,26 @@ pub fn set_view(images: bool, color_by_type: bool) -> Result<String, JsError> {
 pub fn reset_camera() -> Result<(), JsError> {
     with_app(|app| {
         app.frame_camera();
+        app.render();
+        Ok(())
+    })
+}
+
+/// Whether every atom of the current frame is inside the canvas.
+#[wasm_bindgen]
+pub fn frame_in_view() -> bool {
+    with_app(|app| Ok(app.frame_in_view())).unwrap_or(false)
+}
+
+/// Re-fit the camera to the current frame, keeping the viewing angle (the page calls it when a
+/// generated molecule is finished).
+///
+/// # Errors
+/// When the viewer has not started.
+#[wasm_bindgen]
+pub fn fit_camera() -> Result<(), JsError> {
+    with_app(|app| {
+        app.fit_camera();
         app.render();
         Ok(())
     })

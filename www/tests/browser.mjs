@@ -252,6 +252,8 @@ async function generationChecks(page, mode, renderBackend, problems) {
   // A 50 ms timer on the main thread must keep firing while the worker samples.
   const expected = g.ms / 50;
   if (!(g.ticks >= 0.5 * expected)) problems.push(`page not responsive during generation: ${g.ticks} timer ticks in ${g.ms.toFixed(0)} ms`);
+  const inView = await page.evaluate(() => document.body.dataset.genInView);
+  if (inView !== 'true') problems.push(`the finished molecule is not framed (every atom in view: ${inView})`);
   const frameInfo = await page.evaluate(() => JSON.parse(document.body.dataset.frame));
   if (frameInfo.frames !== 51 || frameInfo.atoms !== 12) problems.push(`viewer holds ${frameInfo.frames} frames of ${frameInfo.atoms} atoms`);
   const text = await page.textContent('#gen-result');

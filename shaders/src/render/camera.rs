@@ -24,21 +24,30 @@ impl OrbitCamera {
     /// A camera at the default viewing angle, as close as it can be while every drawn atom
     /// stays inside the image with an 8% margin on each side.
     pub fn framing(scene: &MoleculeScene, aspect: f32) -> Self {
-        let fov_y = 35f32.to_radians();
         let mut camera = Self {
             target: Vec3::from(scene.center),
             distance: 1.0,
             yaw: 0.35,
             pitch: 0.3,
-            fov_y,
+            fov_y: 35f32.to_radians(),
         };
-        let tan_y = (fov_y * 0.5).tan() * 0.92;
-        let tan_x = (fov_y * 0.5).tan() * aspect.max(1e-6) * 0.92;
+        camera.fit(scene, aspect);
+        camera
+    }
+
+    /// Re-aim at the scene's centre and move as close as possible while every drawn atom stays
+    /// inside the image with an 8% margin, keeping the viewing angle (yaw, pitch, field of
+    /// view): how the viewer follows a structure that changed size, e.g. a generated molecule
+    /// grown from a compact cloud of noise.
+    pub fn fit(&mut self, scene: &MoleculeScene, aspect: f32) {
+        self.target = Vec3::from(scene.center);
+        let tan_y = (self.fov_y * 0.5).tan() * 0.92;
+        let tan_x = (self.fov_y * 0.5).tan() * aspect.max(1e-6) * 0.92;
         // Offsets from the target in view orientation: x right, y up, z towards the eye.
-        let rotation = Mat4::look_at_rh(camera.eye() - camera.target, Vec3::ZERO, Vec3::Y);
+        let rotation = Mat4::look_at_rh(self.eye() - self.target, Vec3::ZERO, Vec3::Y);
         let mut distance = scene.radius; // never inside the bounding sphere
         for atom in &scene.atoms {
-            let offset = rotation.transform_vector3(Vec3::from(atom.center) - camera.target);
+            let offset = rotation.transform_vector3(Vec3::from(atom.center) - self.target);
             let (x, y, z, r) = (offset.x.abs(), offset.y.abs(), offset.z, atom.radius);
             // The sphere's silhouette stays inside when its widest extent does, measured at the
             // depth of its nearest point.
@@ -46,8 +55,7 @@ impl OrbitCamera {
                 .max(z + r + (x + r) / tan_x)
                 .max(z + r + (y + r) / tan_y);
         }
-        camera.distance = distance;
-        camera
+        self.distance = distance;
     }
 
     /// Eye position in world space.
@@ -164,6 +172,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A camera framed on a compact structure loses atoms when the structure grows; `fit`
+    /// brings them all back inside, keeping the user's viewing angle.
+    #[test]
+    fn fit_follows_a_growing_structure_and_keeps_the_angle() {
+        let small = Structure::molecule(
+            vec![6, 8, 1],
+            vec![[0.0, 0.0, 0.0], [0.5, 0.2, 0.1], [-0.3, 0.4, -0.2]],
+        );
+        let mut big = small.clone();
+        for p in &mut big.positions {
+            *p = p.map(|v| 8.0 * v + 3.0);
+        }
+        let (w, h) = (640, 480);
+        let mut cam = OrbitCamera::framing(&MoleculeScene::from_structure(&small), 4.0 / 3.0);
+        cam.yaw = 1.2;
+        cam.pitch = -0.4;
+        let scene = MoleculeScene::from_structure(&big);
+        let inside = |cam: &OrbitCamera| {
+            scene.atoms.iter().all(|a| {
+                cam.project(a.center, w, h)
+                    .is_some_and(|(x, y, _)| x > 0.0 && x < w as f32 && y > 0.0 && y < h as f32)
+            })
+        };
+        assert!(!inside(&cam), "the grown structure leaves the old view");
+        cam.fit(&scene, w as f32 / h as f32);
+        assert!(inside(&cam));
+        assert_eq!((cam.yaw, cam.pitch), (1.2, -0.4));
+        assert_eq!(cam.target, Vec3::from(scene.center));
     }
 
     #[test]
