@@ -14,7 +14,8 @@ use nucleate_core::backbone::UniGem;
 use nucleate_core::io::write::write_extxyz;
 use nucleate_core::metrics::judge;
 use nucleate_core::objective::{
-    AtomCountHistogram, NoiseSchedule, Sampler, SamplerStep, StepValues, annotated,
+    AtomCountHistogram, NoiseSchedule, Sampler, SamplerStep, StepValues, UniGemMeta as Meta,
+    annotated,
 };
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::train::load_le_bytes;
@@ -22,8 +23,6 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend::Compute;
 use crate::predict::ConfigFile;
-
-use nucleate_core::objective::UniGemMeta as Meta;
 
 /// A UniGEM model and, while a molecule is being drawn, its sampler.
 struct State {

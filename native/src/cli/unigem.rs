@@ -16,8 +16,8 @@ use clap::{Args, Subcommand};
 use nucleate_core::Structure;
 use nucleate_core::backbone::{BackboneConfig, UniGem, UniGemConfig};
 use nucleate_core::objective::{
-    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, annotated, phase_times,
-    predict_property, sample, unigem_loss,
+    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, UniGemMeta as Meta, annotated,
+    phase_times, predict_property, sample, unigem_loss,
 };
 use nucleate_core::train::{
     AdamW, AdamWState, AdaptiveClip, Ema, copy_params, flatten, global_norm, gradients,
@@ -126,8 +126,6 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = crate::backend::Compute::Cpu)]
     device: crate::backend::Compute,
 }
-
-use nucleate_core::objective::UniGemMeta as Meta;
 
 fn load_config(path: &Path) -> anyhow::Result<UniGemConfig> {
     match crate::model_config::read_model_config(path)? {
