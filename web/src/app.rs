@@ -106,11 +106,7 @@ impl App {
     /// Whether every atom of the current frame projects inside the canvas.
     fn frame_in_view(&self) -> bool {
         let (w, h) = self.size();
-        self.scene.atoms.iter().all(|a| {
-            self.camera
-                .project(a.center, w, h)
-                .is_some_and(|(x, y, _)| x >= 0.0 && x <= w as f32 && y >= 0.0 && y <= h as f32)
-        })
+        self.camera.sees_all(&self.scene, w, h)
     }
 
     fn render(&mut self) {

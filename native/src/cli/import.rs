@@ -178,7 +178,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         backbone: "et".into(),
         force_head: false,
         output_model: Some(output_model.into()),
-        source: Some(format!("{} (sha256 {sha256})", path.display(),)),
+        source: Some(format!("{} (sha256 {sha256})", path.display())),
         objective: "imported".into(),
         target: Some(a.target.clone()),
         unit: a.unit.clone(),

@@ -152,15 +152,14 @@ pub fn save_model(
 /// The model config (`config.toml`) of model directory `dir`.
 fn model_dir_config(dir: &Path) -> anyhow::Result<nucleate_core::backbone::BackboneConfig> {
     let config_path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&config_path).with_context(|| {
-        format!(
-            "reading {} (is {} a model directory?)",
+    if !config_path.is_file() {
+        bail!(
+            "{} not found (is {} a model directory?)",
             config_path.display(),
             dir.display()
-        )
-    })?;
-    crate::model_config::parse_model_config(&text)
-        .with_context(|| format!("in {}", config_path.display()))
+        );
+    }
+    crate::model_config::read_model_config(&config_path)
 }
 
 /// Reads a model directory written by [`save_model`].

@@ -58,6 +58,15 @@ impl OrbitCamera {
         self.distance = distance;
     }
 
+    /// Whether every atom of `scene` projects inside a `width`×`height` image.
+    pub fn sees_all(&self, scene: &MoleculeScene, width: u32, height: u32) -> bool {
+        let (w, h) = (width as f32, height as f32);
+        scene.atoms.iter().all(|a| {
+            self.project(a.center, width, height)
+                .is_some_and(|(x, y, _)| (0.0..=w).contains(&x) && (0.0..=h).contains(&y))
+        })
+    }
+
     /// Eye position in world space.
     pub fn eye(&self) -> Vec3 {
         let (sy, cy) = self.yaw.sin_cos();
@@ -191,15 +200,12 @@ mod tests {
         cam.yaw = 1.2;
         cam.pitch = -0.4;
         let scene = MoleculeScene::from_structure(&big);
-        let inside = |cam: &OrbitCamera| {
-            scene.atoms.iter().all(|a| {
-                cam.project(a.center, w, h)
-                    .is_some_and(|(x, y, _)| x > 0.0 && x < w as f32 && y > 0.0 && y < h as f32)
-            })
-        };
-        assert!(!inside(&cam), "the grown structure leaves the old view");
+        assert!(
+            !cam.sees_all(&scene, w, h),
+            "the grown structure leaves the old view"
+        );
         cam.fit(&scene, w as f32 / h as f32);
-        assert!(inside(&cam));
+        assert!(cam.sees_all(&scene, w, h));
         assert_eq!((cam.yaw, cam.pitch), (1.2, -0.4));
         assert_eq!(cam.target, Vec3::from(scene.center));
     }
