@@ -11,7 +11,7 @@ seed() { # target → extensions of sample files that seed its corpus
   case $1 in
     xyz) echo "xyz" ;; sdf) echo "sdf mol" ;; mol2) echo mol2 ;; pdb) echo pdb ;;
     mmcif) echo "mmcif cif" ;; cif) echo cif ;; poscar) echo poscar ;; npz) echo npz ;;
-    csv_datasets) echo csv ;;
+    csv_datasets) echo csv ;; torch) echo "pt ckpt" ;; safetensors) echo safetensors ;;
   esac
 }
 printf '%-14s %12s %10s %s\n' target executions exec/s findings
@@ -19,7 +19,7 @@ for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v nucl
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
   for ext in $(seed "$target"); do
-    find tests/data -type f -iname "*.$ext" -size -200k -exec cp {} "$corpus/" \; 2>/dev/null || true
+    find tests/data tests/fixtures/torch -type f -iname "*.$ext" -size -200k -exec cp {} "$corpus/" \; 2>/dev/null || true
   done
   log=$(mktemp)
   # Run from outside the repository: its .cargo/config.toml turns on build-std for the wasm

@@ -20,5 +20,5 @@ cargo run --locked -q -p nucleate -- generate --model models/unigem-small --n 10
   -o out/generated.extxyz --trajectory out/trajectory.extxyz --every 50
 cargo run --locked -q -p nucleate -- metrics out/generated.extxyz
 scripts/build-web.sh
-echo "quickstart: wrote out/scd-gain/ (runs, loss.png plots, models), out/molecule.png, out/generated.extxyz, out/trajectory.extxyz and www/dist/"
+echo "quickstart: wrote out/scd-gain/ (runs, loss.svg/parity.svg plots, models), out/molecule.png, out/generated.extxyz, out/trajectory.extxyz and www/dist/"
 echo "quickstart: serve the page with python3 -m http.server -d www/dist 8080 and drop out/trajectory.extxyz on it"

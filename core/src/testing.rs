@@ -24,6 +24,22 @@ pub fn cpu_device() -> burn::tensor::Device {
     burn::tensor::Device::ndarray()
 }
 
+/// Serialises the tests that call `backward` within one test binary: concurrent backward passes
+/// on burn's shared autodiff graph were seen to return zero gradients (position gradients in
+/// the sampler, the embedding head's in SCD). Hold the guard for the whole test.
+static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The guard of [`AUTODIFF_TESTS`] and the autodiff version of `device`, for a test that calls
+/// `backward` (core's tests and the native crate's use this one helper).
+pub fn serial_autodiff(
+    device: &burn::tensor::Device,
+) -> (std::sync::MutexGuard<'static, ()>, burn::tensor::Device) {
+    let guard = AUTODIFF_TESTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (guard, device.clone().autodiff())
+}
+
 /// Default tolerance on the relative error of a symmetry check for a float dtype.
 pub fn tolerance(dtype: DType) -> f64 {
     match dtype {
@@ -142,25 +158,10 @@ impl TestRng {
     /// A uniformly random proper rotation matrix (from a random unit quaternion).
     pub fn rotation(&mut self) -> [[f64; 3]; 3] {
         let q: [f64; 4] = std::array::from_fn(|_| self.normal());
-        let n = q.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
-        let [w, x, y, z] = q.map(|v| v / n);
-        [
-            [
-                1.0 - 2.0 * (y * y + z * z),
-                2.0 * (x * y - w * z),
-                2.0 * (x * z + w * y),
-            ],
-            [
-                2.0 * (x * y + w * z),
-                1.0 - 2.0 * (x * x + z * z),
-                2.0 * (y * z - w * x),
-            ],
-            [
-                2.0 * (x * z - w * y),
-                2.0 * (y * z + w * x),
-                1.0 - 2.0 * (x * x + y * y),
-            ],
-        ]
+        if q.iter().all(|v| v.abs() < 1e-12) {
+            return [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        }
+        crate::objective::denoise::rotation_from_quaternion(q)
     }
 
     /// A random permutation of `0..n`.

@@ -1,5 +1,5 @@
 //! Parity of our EGNN and EDM dynamics wrapper with a PyTorch reference written from EDM's
-//! layer equations (backbones.md §4.2–4.5), on fixed random weights and three QM9 molecules.
+//! layer equations (docs/backbones.md §4.2–4.5), on fixed random weights and three QM9 molecules.
 //!
 //! Fixture: `tests/fixtures/egnn/` (see its README for how it was made and how to regenerate
 //! it). The reference runs on EDM's dense padded batch with masked self-loops; we run on the

@@ -39,15 +39,35 @@ mod tests {
         }
     }
 
-    /// Index 15 is the purge delay: its compiled-in default (1,000 ms in mimalloc v3's
-    /// src/options.c, unless MIMALLOC_PURGE_DELAY overrides it) is unlike its neighbours'
-    /// (deprecated_eager_commit_delay 1, use_numa_nodes 0), and setting it sticks.
+    /// Set in the process that [`option_15_is_the_purge_delay`] starts: it only prints option 15.
+    const CHILD: &str = "NUCLEATE_ALLOC_TEST_CHILD";
+
+    /// Index 15 is the purge delay: mimalloc reads each option from the environment by its
+    /// *name* (`MIMALLOC_PURGE_DELAY`), so a process started with that variable set must see
+    /// the value at index 15 — a wrong index reads some other option and fails. Then, in this
+    /// process, `keep_freed_memory` must set it to −1.
     #[test]
     fn option_15_is_the_purge_delay() {
-        let before = purge_delay_ms();
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(before, 1000);
+        if std::env::var_os(CHILD).is_some() {
+            println!("purge_delay={}", purge_delay_ms());
+            return;
         }
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "alloc::tests::option_15_is_the_purge_delay",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .env("MIMALLOC_PURGE_DELAY", "4321")
+            .output()
+            .expect("test binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("purge_delay=4321"),
+            "option 15 did not follow MIMALLOC_PURGE_DELAY: {stdout}"
+        );
         keep_freed_memory();
         assert_eq!(purge_delay_ms(), -1);
     }

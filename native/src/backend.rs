@@ -10,9 +10,29 @@ pub fn wgpu_instance() -> wgpu::Instance {
 }
 
 /// Adapter, device and queue for offscreen rendering.
+///
+/// Without `WGPU_BACKEND`, the primary backends (Vulkan, Metal, DX12) are tried first and GL
+/// only when they offer no adapter: probing GL through EGL on a headless machine makes Mesa
+/// print "ERROR" lines (no display, no `XDG_RUNTIME_DIR`) even though Vulkan then renders fine.
+/// Only a failure of every backend is reported.
 pub fn render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
-    let instance = wgpu_instance();
-    let found = pollster::block_on(nucleate_shaders::render::headless_device(&instance))?;
+    let primary_first = std::env::var_os("WGPU_BACKEND").is_none();
+    let found = if primary_first {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = wgpu::Backends::PRIMARY;
+        let primary = wgpu::Instance::new(desc);
+        match pollster::block_on(nucleate_shaders::render::headless_device(&primary)) {
+            Ok(found) => found,
+            Err(first) => {
+                let any = wgpu_instance();
+                pollster::block_on(nucleate_shaders::render::headless_device(&any)).map_err(
+                    |e| anyhow::anyhow!("no GPU adapter: Vulkan/Metal/DX12: {first}; GL: {e}"),
+                )?
+            }
+        }
+    } else {
+        pollster::block_on(nucleate_shaders::render::headless_device(&wgpu_instance()))?
+    };
     let info = found.0.get_info();
     log::info!(
         "rendering on {} ({:?}, {:?})",

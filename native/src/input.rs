@@ -1,4 +1,6 @@
-//! Opening structure files: the only place the CLI turns paths into bytes for `core`'s readers.
+//! Opening files: the only place the CLI turns paths into bytes — structure files for `core`'s
+//! readers, and the configs, model directories, checkpoints and manifests the commands read
+//! ([`read_file`], [`read_text`], [`read_json`]).
 //!
 //! - **Decompression** is transparent: gzip, xz and bzip2 are recognised by their magic bytes
 //!   (whatever the name), and a `.gz`/`.xz`/`.bz2` suffix is dropped before the format is guessed
@@ -84,13 +86,40 @@ pub fn has_supported_extension(path: &Path) -> bool {
     Format::from_file_name(&name).is_some() || name.ends_with(".npz") || name.ends_with(".csv")
 }
 
+/// The bytes of `path` as stored (no decompression).
+///
+/// # Errors
+/// The file cannot be read (the message names it).
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The text of `path` (configs, YAML, JSON).
+///
+/// # Errors
+/// The file cannot be read, or is not UTF-8 (the message names the file and line).
+pub fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = read_file(path)?;
+    // A copy: these files are small, and `utf8` names the line of a bad byte.
+    Ok(utf8(&bytes)
+        .with_context(|| format!("reading {}", path.display()))?
+        .to_owned())
+}
+
+/// `path` parsed as JSON into `T`.
+///
+/// # Errors
+/// The file cannot be read, or does not hold a `T` (the message names the file, line and column).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    serde_json::from_slice(&read_file(path)?).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// Read `path` and undo any compression.
 ///
 /// # Errors
 /// The file cannot be read, or its compressed stream is corrupt.
 pub fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    decompress(raw).with_context(|| format!("decompressing {}", path.display()))
+    decompress(read_file(path)?).with_context(|| format!("decompressing {}", path.display()))
 }
 
 /// Undo gzip, xz or bzip2 compression recognised by magic bytes; other bytes pass through.
@@ -223,8 +252,18 @@ pub fn detect(path: &Path, bytes: &[u8]) -> anyhow::Result<Kind> {
 /// # Errors
 /// Reading, decompression, detection or parse errors, naming the path (and line and field).
 pub fn read_structures(path: &Path) -> anyhow::Result<Vec<Structure>> {
+    structures_from_raw(path, read_file(path)?)
+}
+
+/// Every structure in `raw`, the bytes of `path` as stored (for callers that also hash them).
+///
+/// # Errors
+/// As [`read_structures`].
+pub fn structures_from_raw(path: &Path, raw: Vec<u8>) -> anyhow::Result<Vec<Structure>> {
+    let bytes = decompress(raw).with_context(|| format!("decompressing {}", path.display()))?;
+    let kind = detect(path, &bytes)?;
     let mut all = Vec::new();
-    for_each_batch(path, |batch| {
+    parse_batches(path, &bytes, kind, |batch| {
         all.extend(batch);
         Ok(())
     })?;
@@ -273,7 +312,11 @@ pub fn parse_batches(
     let parse_ctx = || format!("parsing {}", path.display());
     let csv_reader: fn(&str) -> Result<Vec<Structure>, ReadError> = match kind {
         Kind::Text(format) => {
-            let batch = io::read_bytes(bytes, format).with_context(parse_ctx)?;
+            let (batch, warnings) =
+                io::read_bytes_with_warnings(bytes, format).with_context(parse_ctx)?;
+            for w in &warnings {
+                eprintln!("warning: {}: {w}", path.display());
+            }
             let n = batch.len();
             sink(label(batch))?;
             return Ok(n);

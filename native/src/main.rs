@@ -50,7 +50,22 @@ enum Command {
     Import(cli::import::ImportArgs),
 }
 
+/// Restores the default action of SIGPIPE (the Rust runtime ignores it, which turns a closed
+/// output pipe into a panic inside `println!`): `nucleate data inspect … | head` then ends
+/// quietly when `head` exits, as other Unix tools do. Checkpoints and models are written
+/// atomically, so a run ended this way loses nothing.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with SIG_DFL installs no handler code; it is called once at start-up,
+    // before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    exit_quietly_on_closed_pipe();
     alloc::keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();

@@ -79,7 +79,7 @@ struct ObjectiveSection {
     force_weight: Option<f64>,
 }
 
-/// The objective of a run, with defaults from objectives.md filled in.
+/// The objective of a run, with defaults from docs/objectives.md filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Objective {
     /// SCD or coord pretraining.
@@ -345,8 +345,7 @@ pub fn parse_run_config(text: &str, overrides: &[String]) -> anyhow::Result<RunC
 /// # Errors
 /// Unreadable file, and everything [`parse_run_config`] rejects (with the file name).
 pub fn read_run_config(path: &Path, overrides: &[String]) -> anyhow::Result<RunConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::input::read_text(path)?;
     let mut config =
         parse_run_config(&text, overrides).with_context(|| format!("in {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));

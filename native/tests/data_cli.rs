@@ -702,3 +702,34 @@ fn polarizability_table_is_joined_onto_qm9_molecules() {
     assert_eq!(m["sources"][0]["n_structures"], 0);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A reader that closes the pipe early (`nucleate data inspect … | head`): the tool ends
+/// quietly (SIGPIPE's default action, or success), without a panic message.
+#[test]
+fn closed_output_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let file = data("qm9_part1_first20.csv");
+    // ~600 kB of JSON: far more than a pipe buffer, so writes go on after the reader left.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nucleate"))
+        .args(["data", "inspect", "--json"])
+        .args(std::iter::repeat_n(&file, 2000))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nucleate runs");
+    let mut head = [0u8; 64];
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdout.read_exact(&mut head).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("nucleate ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}: {stderr}",
+        out.status
+    );
+}

@@ -154,7 +154,7 @@ fn pretrain_finetune_evaluate_predict() {
         "checkpoint.bin",
         "metrics.jsonl",
         "metrics.csv",
-        "loss.png",
+        "loss.svg",
         "eval.json",
         "model/weights.bin",
         "model/config.toml",
@@ -196,7 +196,18 @@ fn pretrain_finetune_evaluate_predict() {
     // HOMO spreads over ~0.6 eV (std) in QM9; a 10-step model is far from good but its
     // standardised readout keeps the error at that scale, not at the scale of the raw −6 eV.
     assert!(test_mae > 0.01 && test_mae < 2.0, "{test_mae}");
-    assert!(ft.join("val_mae.png").exists());
+    assert!(ft.join("val_mae.svg").exists());
+    // The parity plot: one point per test molecule, titled with the test MAE of eval.json.
+    let parity = std::fs::read_to_string(ft.join("parity.svg")).expect("parity.svg");
+    assert_eq!(
+        parity.matches("<circle").count(),
+        60,
+        "one point per test molecule"
+    );
+    assert!(
+        parity.contains(&format!("MAE {test_mae:.4} eV")),
+        "{parity}"
+    );
 
     // `evaluate` on the run directory recomputes the same test MAE.
     let (ok, out, err) = run(bin().args(["evaluate", "--json"]).arg(&ft));
@@ -300,7 +311,12 @@ fn a_killed_run_resumes_on_the_same_loss_curve() {
     }
     let w1 = std::fs::read(straight.join("model/weights.bin")).unwrap();
     let w2 = std::fs::read(killed.join("model/weights.bin")).unwrap();
-    assert_eq!(w1.len(), w2.len());
+    assert!(
+        w1 == w2,
+        "the resumed run's weights differ from the uninterrupted run's ({} vs {} bytes)",
+        w1.len(),
+        w2.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -515,7 +531,9 @@ fn training_follows_the_cpu_loss_curve(other: &str) {
     assert_eq!(curves[0].len(), 4);
     for ((step, cpu), (_, theirs)) in curves[0].iter().zip(&curves[1]) {
         assert!(
-            (cpu - theirs).abs() <= 1e-4 * cpu.abs(),
+            // Seen ≤ 1e-6 over these steps: the same f32 model, batches and noise on both
+            // devices; 1e-5 leaves a margin of 10.
+            (cpu - theirs).abs() <= 1e-5 * cpu.abs(),
             "step {step}: CPU loss {cpu}, {other} loss {theirs}"
         );
     }
@@ -589,8 +607,11 @@ fn pocket_scd_pretrains_on_docked_complexes() {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (first, last) = (mean(&losses[..8]), mean(&losses[32..]));
     eprintln!("scd-pocket loss: first 8 steps {first:.4}, last 8 {last:.4}");
-    // Seen here: 1.036 → 0.944.
-    assert!(last < 0.95 * first, "loss {first:.4} → {last:.4}");
+    // The target is the noise normalised to unit variance per axis, so predicting zero scores
+    // 1.0 — with a spread of about ±0.03 over 8 batches of ~2,400 normalised components, hence
+    // 0.95: the model must beat "knowing nothing" by more than sampling noise, and improve on
+    // its own start. (Seen here: 1.036 → 0.944.)
+    assert!(last < 0.95 && last < first, "loss {first:.4} → {last:.4}");
 
     // The QM9 slice has no pocket/ligand tags.
     let bad = config(&dir, "untagged.toml", "kind = \"scd-pocket\"", 40, 2);

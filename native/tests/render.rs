@@ -38,6 +38,12 @@ fn render_with_cli(input: &Path, width: u32, height: u32) -> Vec<u8> {
         String::from_utf8_lossy(&result.stderr)
     );
     println!("{}", String::from_utf8_lossy(&result.stdout).trim());
+    // A successful render is quiet: no driver "ERROR" lines from backends probed and not used.
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !stderr.contains("ERROR"),
+        "a successful render printed:\n{stderr}"
+    );
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(&out).expect("png written"),
     ));

@@ -1,13 +1,20 @@
 // Headless-Chromium test of the built page (www/dist): serves it on 127.0.0.1, waits for the
 // wasm module's ready flag, and checks that the canvas shows the bundled molecule's colours
 // (O red, N blue, C grey, H white) and that dragging rotates it. Runs once with WebGPU enabled
-// and once with WebGPU off (WebGL2), reporting which backend each run rendered with.
+// and once with WebGPU off (WebGL2). The WebGPU mode must come up on WebGPU (SwiftShader here):
+// a fallback to WebGL2 there is a failure, not a skip.
+//
+// The page's HOMO prediction is compared with the native `nucleate predict` on the same model and
+// molecule: the binary is $NUCLEATE_BIN, else $CARGO_TARGET_DIR/debug/nucleate (the test stage of
+// scripts/check.sh builds it).
 //
 // Usage: node tests/browser.mjs [dist-dir]   (Chromium at /usr/bin/chromium or $CHROMIUM)
 
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 import http from 'node:http';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +23,28 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(process.argv[2] ?? path.join(here, '..', 'dist'));
 const shots = path.join(here, 'screenshots');
 fs.mkdirSync(shots, { recursive: true });
+
+// Tolerances, each with its reason. The page runs the same f32 model as the native CLI (burn's
+// ndarray in wasm, or WebGPU): summation order is all that differs, and on the bundled molecule
+// the backends were seen to agree to 2e-5 eV (README); 1e-4 eV leaves a 5x margin and is still
+// 100x below the model's test MAE. The sampler's coordinates after 20 steps agreed to 3e-6 Å;
+// 3e-5 Å leaves a 10x margin and is far below any bond-length scale (0.1 Å).
+const HOMO_AGREE_EV = 1e-4;
+const GEN_AGREE_ANGSTROM = 3e-5;
+
+// The native prediction for the bundled molecule with the shipped model.
+function nativeHomo() {
+  const repo = path.resolve(here, '..', '..');
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache', 'nucleate-target');
+  const bin = process.env.NUCLEATE_BIN ?? path.join(target, 'debug', 'nucleate');
+  if (!fs.existsSync(bin)) throw new Error(`native binary ${bin} not found: build it (cargo build -p nucleate) or set NUCLEATE_BIN`);
+  const out = execFileSync(bin, ['predict', '--model', path.join(repo, 'models', 'ct-qm9-homo-small'),
+    path.join(repo, 'www', 'assets', 'molecule.xyz'), '--json'], { encoding: 'utf8' });
+  const value = JSON.parse(out)[0]?.homo;
+  if (!Number.isFinite(value)) throw new Error(`native predict printed ${out}`);
+  return value;
+}
+const NATIVE_HOMO = nativeHomo();
 
 const MIME = {
   '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
@@ -171,9 +200,12 @@ async function propertyChecks(page, mode, renderBackend, problems) {
     if (!time.includes(first.backend)) problems.push(`timing line does not name the backend: ${JSON.stringify(time)}`);
     out.runs.push({ key, backend: first.backend, value: first.results[0].value, firstMs: first.ms, msMedian: times.sort((a, b) => a - b)[2] });
   }
+  // WebGPU mode: the model must have loaded on WebGPU as well as on the CPU.
+  if (mode.name === 'webgpu' && keys.length !== 2) problems.push(`WebGPU mode: model backends ${JSON.stringify(out.backends)}, expected cpu and webgpu loaded`);
   for (const r of out.runs) {
-    if (!(r.value > -15 && r.value < 0)) problems.push(`HOMO prediction ${r.value} eV on ${r.key} is implausible`);
-    if (Math.abs(r.value - out.runs[0].value) > 1e-3) problems.push(`${r.key} predicts ${r.value} eV, ${out.runs[0].key} ${out.runs[0].value} eV`);
+    r.devNative = Math.abs(r.value - NATIVE_HOMO);
+    if (!(r.devNative <= HOMO_AGREE_EV)) problems.push(`${r.key} predicts ${r.value} eV, native nucleate predict ${NATIVE_HOMO} eV`);
+    if (!(Math.abs(r.value - out.runs[0].value) <= HOMO_AGREE_EV)) problems.push(`${r.key} predicts ${r.value} eV, ${out.runs[0].key} ${out.runs[0].value} eV`);
   }
   await page.selectOption('#predict-backend', out.model.backend_key);
   out.value = out.runs[0].value;
@@ -257,7 +289,12 @@ async function generationChecks(page, mode, renderBackend, problems) {
   const frameInfo = await page.evaluate(() => JSON.parse(document.body.dataset.frame));
   if (frameInfo.frames !== 51 || frameInfo.atoms !== 12) problems.push(`viewer holds ${frameInfo.frames} frames of ${frameInfo.atoms} atoms`);
   const text = await page.textContent('#gen-result');
-  if (!/predicted homo -?\d+\.\d+ eV;/.test(text) || !/stable/.test(text)) problems.push(`result line reads ${JSON.stringify(text)}`);
+  // The line shows the property the worker reported and EDM's verdict on this molecule.
+  const saysStable = /EDM stable;/.test(text);
+  const saysUnstable = new RegExp(`EDM not stable \\(${g.stable_atoms} of ${g.atoms} atoms stable\\);`).test(text);
+  if (!text.includes(`predicted homo ${g.property.toFixed(3)} eV;`) || saysStable === saysUnstable || saysStable !== g.stable) {
+    problems.push(`result line reads ${JSON.stringify(text)} for stable=${g.stable}, ${g.stable_atoms}/${g.atoms} stable atoms, property ${g.property}`);
+  }
   // Stop: a run with a frame every 5 steps is stopped after a few frames; nothing more arrives,
   // the viewer keeps the frames so far, and Generate is enabled again.
   await page.selectOption('#gen-every', '5');
@@ -281,6 +318,7 @@ async function generationChecks(page, mode, renderBackend, problems) {
   // WebGPU: the first 20 steps (4 frames of every 5th state) from the same seed follow the CPU's
   // trajectory (same noise, ε̂ equal to f32 rounding); then Stop. Reports ms per step.
   out.runs = [{ backend: g.backend, ms: g.ms, steps: g.steps }];
+  if (mode.name === 'webgpu' && info.backends.webgpu !== 'loaded') problems.push(`WebGPU mode: generation model on WebGPU ${info.backends.webgpu}`);
   if (info.backends.webgpu === 'loaded') {
     const firstFrames = async (backend) => {
       await page.selectOption('#gen-backend', backend);
@@ -298,7 +336,7 @@ async function generationChecks(page, mode, renderBackend, problems) {
     const a = coords(cpu.xyz);
     const b = coords(gpu.xyz);
     const dev = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
-    if (cpu.t !== gpu.t || a.length !== 36 || b.length !== 36 || !(dev < 1e-3)) {
+    if (cpu.t !== gpu.t || a.length !== 36 || b.length !== 36 || !(dev <= GEN_AGREE_ANGSTROM)) {
       problems.push(`WebGPU generation departs from the CPU's: t ${gpu.t} vs ${cpu.t}, max |Δx| ${dev} Å`);
     }
     out.gpuCheck = { t: gpu.t, dev };
@@ -386,13 +424,14 @@ for (const mode of MODES) {
       console.log(`[${r.mode}] property: ${r.property.model.name} ${r.property.model.target}=${r.property.value.toFixed(4)} ${r.property.model.unit} for molecule.xyz; default backend ${r.property.model.backend}; backends ${JSON.stringify(r.property.backends)}; paste error "${r.property.error}"`);
       if (r.property.batch) console.log(`[${r.mode}] property: 20 aspirin frames in one batch ${r.property.batch.ms.toFixed(0)} ms (${r.property.batch.perFrame.toFixed(1)} ms per frame); frame 12 alone differs by ${r.property.batch.dev.toExponential(1)} eV`);
       for (const run of r.property.runs ?? []) {
-        console.log(`[${r.mode}] inference on ${run.backend}: ${run.msMedian.toFixed(1)} ms per molecule (median of 5; first call ${run.firstMs.toFixed(0)} ms), homo ${run.value.toFixed(5)} eV`);
+        console.log(`[${r.mode}] inference on ${run.backend}: ${run.msMedian.toFixed(1)} ms per molecule (median of 5; first call ${run.firstMs.toFixed(0)} ms), homo ${run.value.toFixed(5)} eV (native ${NATIVE_HOMO.toFixed(5)}, |Δ| ${run.devNative.toExponential(1)})`);
       }
     }
     for (const run of r.generation?.runs ?? []) console.log(`[${r.mode}] generation on ${run.backend}: ${run.steps} steps in ${(run.ms / 1000).toFixed(2)} s (${(run.ms / run.steps).toFixed(2)} ms/step, kernel compilation included)`);
     if (r.generation?.gpuCheck) console.log(`[${r.mode}] generation WebGPU vs CPU after ${1000 - r.generation.gpuCheck.t} steps of seed 7: max |Δx| ${r.generation.gpuCheck.dev.toExponential(2)} Å`);
     if (r.generation?.formula) console.log(`[${r.mode}] generation: ${r.generation.atoms} atoms, seed 7 → ${r.generation.formula}, predicted homo ${r.generation.property.toFixed(3)} eV, stable=${r.generation.stable} (${r.generation.stable_atoms}/${r.generation.atoms} atoms), valid=${r.generation.valid}; ${r.generation.steps} steps in ${(r.generation.ms / 1000).toFixed(2)} s in the worker (${(r.generation.ms / r.generation.steps).toFixed(2)} ms/step), ${r.generation.frames} frames; main-thread timer ticks ${r.generation.ticks} of ~${Math.round(r.generation.ms / 50)}`);
     if (mode.name === 'webgl2' && r.backend !== 'WebGL2') r.problems.push(`expected the WebGL2 fallback, got ${r.backend}`);
+    if (mode.name === 'webgpu' && r.backend !== 'WebGPU') r.problems.push(`WebGPU mode rendered with ${r.backend}: WebGPU (SwiftShader) did not come up`);
     if (mode.name === 'webgpu' && r.backend === 'WebGPU') webgpuRendered = true;
     if (r.problems.length) {
       failed = true;

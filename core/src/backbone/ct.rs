@@ -1,6 +1,6 @@
 //! CT: the conditioned Equivariant Transformer of Self-Conditioned Denoising (SCD).
 //!
-//! How it works (backbones.md §3): the ET of [`super::et`] with four changes per layer.
+//! How it works (docs/backbones.md §3): the ET of [`super::et`] with four changes per layer.
 //! 1. The pre-attention LayerNorm becomes an adaptive norm ([`AdaNorm`], DiT-style): from the
 //!    graph's conditioning vector and the (detached) normalised node features an MLP predicts a
 //!    shift, a scale and a gate per node and channel; the scalar update is multiplied by
@@ -142,7 +142,7 @@ impl CtConfig {
 }
 
 /// Condition preparation: mask token for missing or dropped conditions, LayerNorm, broadcast
-/// to atoms (backbones.md §3.2).
+/// to atoms (docs/backbones.md §3.2).
 #[derive(Module, Debug)]
 pub struct DropCond {
     /// Learned mask token `[1, F]` (Xavier-uniform).
@@ -202,7 +202,7 @@ impl DropCond {
     }
 }
 
-/// SCD's adaptive LayerNorm ("adaLN2", backbones.md §3.3).
+/// SCD's adaptive LayerNorm ("adaLN2", docs/backbones.md §3.3).
 #[derive(Module, Debug)]
 pub struct AdaNorm {
     /// LayerNorm on `x`.
@@ -319,7 +319,7 @@ impl VecPreNorm {
 }
 
 /// Joint drop-path: zeroes the scalar and vector updates of the atoms where `keep` is 0 and
-/// rescales the rest by `1 / keep_prob` (backbones.md §3.5).
+/// rescales the rest by `1 / keep_prob` (docs/backbones.md §3.5).
 ///
 /// # Shapes
 /// - `dx`: `[n_atoms, F]`, `dv`: `[n_atoms, 3, F]`, `keep`: `[n_atoms]` of 0/1
@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn parameter_count_matches_the_spec() {
         let device = crate::testing::cpu_device();
-        // backbones.md §2.7: CT 256/8/64, 118 elements; per layer 1,119,747 + post norms.
+        // docs/backbones.md §2.7: CT 256/8/64, 118 elements; per layer 1,119,747 + post norms.
         let ct = CtConfig::new().init(&device).unwrap();
         assert_eq!(ct.num_params(), 9_173_272);
         let layer = &ct.layers[0];

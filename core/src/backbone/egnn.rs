@@ -1,6 +1,6 @@
 //! E(n)-equivariant graph network in the form used by EDM and UniGEM (`egnn_new.py`).
 //!
-//! How it works (backbones.md §4): atoms carry invariant features `h` and coordinates `x`.
+//! How it works (docs/backbones.md §4): atoms carry invariant features `h` and coordinates `x`.
 //! Each block runs `inv_sublayers` graph convolutions on `h` whose edge messages see `h_i`,
 //! `h_j` and two edge attributes, the current squared distance and the squared distance of the
 //! network's input coordinates; then one coordinate update moves each atom along the unit
@@ -177,7 +177,7 @@ struct Aggr {
     normalization_factor: f64,
 }
 
-/// One graph convolution on `h` (backbones.md §4.2).
+/// One graph convolution on `h` (docs/backbones.md §4.2).
 #[derive(Module, Debug)]
 pub struct Gcl {
     /// `2H + 2 → H`.
@@ -238,7 +238,7 @@ fn aggr(config: &EgnnConfig) -> Aggr {
     }
 }
 
-/// The coordinate update of a block (backbones.md §4.3).
+/// The coordinate update of a block (docs/backbones.md §4.3).
 #[derive(Module, Debug)]
 pub struct CoordUpdate {
     /// `2H + 2 → H`.
@@ -299,7 +299,7 @@ impl CoordUpdate {
     }
 }
 
-/// `inv_sublayers` graph convolutions and one coordinate update (backbones.md §4.4).
+/// `inv_sublayers` graph convolutions and one coordinate update (docs/backbones.md §4.4).
 #[derive(Module, Debug)]
 pub struct EquivariantBlock {
     /// The graph convolutions.
@@ -580,7 +580,7 @@ pub struct UniGemOutput {
     pub property: Tensor<2>,
 }
 
-/// UniGEM's two-branch EGNN (backbones.md §4.7).
+/// UniGEM's two-branch EGNN (docs/backbones.md §4.7).
 #[derive(Module, Debug)]
 pub struct UniGem {
     /// `in_node_nf → H`.
@@ -680,7 +680,7 @@ mod tests {
     #[test]
     fn parameter_counts_match_the_spec() {
         let device = crate::testing::cpu_device();
-        // backbones.md §4.6: EDM-QM9 EGNN (7 inputs, 9 blocks, H = 256) and one block.
+        // docs/backbones.md §4.6: EDM-QM9 EGNN (7 inputs, 9 blocks, H = 256) and one block.
         let egnn = EgnnConfig::new().init(&device).unwrap();
         assert_eq!(egnn.num_params(), 5_339_920);
         assert_eq!(egnn.blocks[0].num_params(), 592_897);

@@ -1,6 +1,6 @@
 //! TorchMD-Net Equivariant Transformer (ET; Thölke & De Fabritiis, ICLR 2022).
 //!
-//! How it works (backbones.md §2): each atom carries scalar features `x` `[F]` and vector
+//! How it works (docs/backbones.md §2): each atom carries scalar features `x` `[F]` and vector
 //! features `v` `[3, F]` (zero at the start). Scalars start from an element embedding mixed
 //! with a distance-filtered embedding of the neighbours' elements. Each layer is a multi-head
 //! attention over the radius graph (self-loops included) whose logits `SiLU(Σ q_i k_j dk_ij)`
@@ -251,7 +251,7 @@ impl EdgeFeatures {
     }
 }
 
-/// The neighbour embedding (backbones.md §2.2).
+/// The neighbour embedding (docs/backbones.md §2.2).
 #[derive(Module, Debug)]
 pub struct NeighborEmbedding {
     /// Neighbour element table `E'` `[max_z, F]`.
@@ -296,7 +296,7 @@ impl NeighborEmbedding {
     }
 }
 
-/// One equivariant multi-head attention layer (backbones.md §2.4).
+/// One equivariant multi-head attention layer (docs/backbones.md §2.4).
 #[derive(Module, Debug)]
 pub struct EtAttention {
     /// Pre-attention LayerNorm on `x`; `None` in CT, which normalises with AdaNorm instead.
@@ -365,7 +365,7 @@ impl EtAttention {
     }
 
     /// The attention core on already-normalised scalars `x` and (possibly pre-normed) vectors
-    /// `vec` (backbones.md §2.4 steps 2–8).
+    /// `vec` (docs/backbones.md §2.4 steps 2–8).
     ///
     /// # Shapes
     /// - `x`: `[n_atoms, F]`, `vec`: `[n_atoms, 3, F]`
@@ -531,7 +531,7 @@ mod tests {
     #[test]
     fn parameter_count_matches_the_spec() {
         let device = crate::testing::cpu_device();
-        // backbones.md §2.7: ET 256/8/64 with 118 elements, fixed RBF.
+        // docs/backbones.md §2.7: ET 256/8/64 with 118 elements, fixed RBF.
         let et = EtConfig::new().init(&device).unwrap();
         assert_eq!(et.num_params(), 6_529_024);
         // One layer at F = 256, K = 64.

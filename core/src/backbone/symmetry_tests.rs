@@ -46,7 +46,7 @@ fn ct_is_invariant_and_equivariant_f64() {
 
 #[test]
 fn ct_with_checkpoint_dyt_prenorm_is_not_equivariant() {
-    // SCD's elementwise DyT vector pre-norm (backbones.md §3.4 caveat): the checker must see it.
+    // SCD's elementwise DyT vector pre-norm (docs/backbones.md §3.4 caveat): the checker must see it.
     let device = crate::testing::cpu_device();
     let case = ct_case(VecPreNormKind::DyT, false, DType::F64, &device);
     let check = SymmetryCheck {

@@ -1,6 +1,6 @@
 //! Gated equivariant block (Schütt et al. 2021, PaiNN; TorchMD-Net `GatedEquivariantBlock`).
 //!
-//! How it works (backbones.md §2.5): the vector features are projected twice without bias;
+//! How it works (docs/backbones.md §2.5): the vector features are projected twice without bias;
 //! the norm of the first projection over xyz is an invariant that joins the scalar features in a
 //! two-layer MLP, whose output is split into new scalars and per-channel gates that scale the
 //! second projection. Norms of exactly-zero vectors are 0 with zero gradient (TorchMD-Net masks

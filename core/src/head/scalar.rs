@@ -1,6 +1,6 @@
 //! Output heads on a backbone's per-atom features, and the molecule-level readout.
 //!
-//! How it works (backbones.md §2.5): a head maps per-atom features to per-atom outputs
+//! How it works (docs/backbones.md §2.5): a head maps per-atom features to per-atom outputs
 //! `y_i`; [`Readout`] then scales by the dataset standard deviation, reduces over the atoms of
 //! each system (sum or mean) and adds the dataset mean, in TorchMD-Net's order.
 

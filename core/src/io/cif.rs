@@ -17,8 +17,10 @@
 //!
 //! Partial occupancies (< 1) and coinciding sites of different elements cannot be represented
 //! by a [`Structure`]: they are a [`Warning`] (the site is kept as if fully occupied) or, with
-//! [`CifOptions::strict`], an error. A block with sites but no symmetry operations is read as
-//! P1 with a warning (an error when strict). Cartesian-only `_atom_site_Cartn_*` blocks are not
+//! [`CifOptions::strict`], an error. A block with sites but no operation loop is expanded by the
+//! operations of the space group it names (Hall symbol, Hermann–Mauguin symbol or number; see
+//! [`super::space_group`]): an unknown or ambiguous name is an error, never a partial crystal.
+//! A block that names no group either is read as P1 with a warning (an error when strict). Cartesian-only `_atom_site_Cartn_*` blocks are not
 //! read (such a block yields no structure).
 //!
 //! Output: positions (Å) are the wrapped fractional coordinates times the lattice, `pbc` is all
@@ -134,121 +136,26 @@ enum Tok {
     Val(Value),
 }
 
+/// The shared CIF tokenizer's tokens, with tags normalised and values carrying their line.
 fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ReadError> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut toks = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i].strip_suffix('\r').unwrap_or(lines[i]);
-        let line_no = i + 1;
-        if let Some(first) = line.strip_prefix(';') {
-            // Text field up to the next line starting with ';'.
-            let mut body = vec![first.trim_end()];
-            let mut j = i + 1;
-            loop {
-                let Some(l) = lines.get(j) else {
-                    return Err(ReadError::at(
-                        line_no,
-                        "text field",
-                        "text field opened with ';' is never closed",
-                    ));
-                };
-                if l.starts_with(';') {
-                    break;
-                }
-                body.push(l.strip_suffix('\r').unwrap_or(l));
-                j += 1;
-            }
-            let joined = body.join("\n");
-            let trimmed = joined.trim_matches('\n').to_owned();
-            toks.push((
-                Tok::Val(Value {
-                    text: trimmed,
-                    line: line_no,
-                    quoted: true,
+    use super::cif_tokens::{self, Kind};
+    Ok(cif_tokens::tokenize(text)?
+        .into_iter()
+        .map(|t| {
+            let tok = match t.kind {
+                Kind::Data(name) => Tok::Data(name),
+                Kind::Loop => Tok::Loop,
+                Kind::Other => Tok::Other,
+                Kind::Tag(tag) => Tok::Tag(normalize_tag(&tag)),
+                Kind::Value { text, quoted } => Tok::Val(Value {
+                    text,
+                    line: t.line,
+                    quoted,
                 }),
-                line_no,
-            ));
-            // The closing ';' line may carry further tokens after the ';'.
-            let rest = lines[j].get(1..).unwrap_or("");
-            tokenize_line(rest, j + 1, &mut toks)?;
-            i = j + 1;
-            continue;
-        }
-        tokenize_line(line, line_no, &mut toks)?;
-        i += 1;
-    }
-    Ok(toks)
-}
-
-fn tokenize_line(
-    line: &str,
-    line_no: usize,
-    toks: &mut Vec<(Tok, usize)>,
-) -> Result<(), ReadError> {
-    let b = line.as_bytes();
-    let mut k = 0;
-    while k < b.len() {
-        let c = b[k];
-        if c.is_ascii_whitespace() {
-            k += 1;
-            continue;
-        }
-        if c == b'#' {
-            break;
-        }
-        if c == b'\'' || c == b'"' {
-            // Closing quote: the same quote followed by whitespace or end of line.
-            let mut e = k + 1;
-            let end = loop {
-                if e >= b.len() {
-                    return Err(ReadError::at(
-                        line_no,
-                        "quoted value",
-                        format!("unterminated quote in {:?}", &line[k..]),
-                    ));
-                }
-                if b[e] == c && (e + 1 == b.len() || b[e + 1].is_ascii_whitespace()) {
-                    break e;
-                }
-                e += 1;
             };
-            toks.push((
-                Tok::Val(Value {
-                    text: line[k + 1..end].to_owned(),
-                    line: line_no,
-                    quoted: true,
-                }),
-                line_no,
-            ));
-            k = end + 1;
-            continue;
-        }
-        let mut e = k;
-        while e < b.len() && !b[e].is_ascii_whitespace() {
-            e += 1;
-        }
-        let word = &line[k..e];
-        let lower = word.to_ascii_lowercase();
-        let tok = if lower.starts_with("data_") {
-            Tok::Data(word[5..].to_owned())
-        } else if lower == "loop_" {
-            Tok::Loop
-        } else if lower.starts_with("save_") || lower == "global_" || lower == "stop_" {
-            Tok::Other
-        } else if word.starts_with('_') {
-            Tok::Tag(normalize_tag(word))
-        } else {
-            Tok::Val(Value {
-                text: word.to_owned(),
-                line: line_no,
-                quoted: false,
-            })
-        };
-        toks.push((tok, line_no));
-        k = e;
-    }
-    Ok(())
+            (tok, t.line)
+        })
+        .collect())
 }
 
 /// Lower case, with `.` (CIF2/mmCIF category separator) read as `_`.
@@ -405,47 +312,6 @@ fn number_of(block: &Block, tag: &str) -> Result<f64, ReadError> {
             format!("expected a finite number, got {:?}", v.text),
         )
     })
-}
-
-/// Lattice rows in the standard orientation from a, b, c (Å) and α, β, γ (degrees).
-///
-/// Returns `None` when the parameters do not form a cell (non-positive lengths, angles outside
-/// (0°, 180°), or angles that violate the triangle inequalities).
-pub fn cell_from_parameters(lengths: [f64; 3], angles_deg: [f64; 3]) -> Option<[[f64; 3]; 3]> {
-    if lengths.iter().any(|&l| !(l > 0.0 && l.is_finite())) {
-        return None;
-    }
-    if angles_deg
-        .iter()
-        .any(|&a| !(a > 0.0 && a < 180.0 && a.is_finite()))
-    {
-        return None;
-    }
-    let cos = |deg: f64| {
-        if (deg - 90.0).abs() < 1e-10 {
-            0.0
-        } else {
-            deg.to_radians().cos()
-        }
-    };
-    let [a, b, c] = lengths;
-    let (ca, cb, cg) = (cos(angles_deg[0]), cos(angles_deg[1]), cos(angles_deg[2]));
-    let sg = if (angles_deg[2] - 90.0).abs() < 1e-10 {
-        1.0
-    } else {
-        angles_deg[2].to_radians().sin()
-    };
-    let cx = cb;
-    let cy = (ca - cb * cg) / sg;
-    let cz2 = 1.0 - cx * cx - cy * cy;
-    if cz2 <= 0.0 {
-        return None;
-    }
-    Some([
-        [a, 0.0, 0.0],
-        [b * cg, b * sg, 0.0],
-        [c * cx, c * cy, c * cz2.sqrt()],
-    ])
 }
 
 /// An element from an `_atom_site_type_symbol` (`Fe3+`, `O2-`, `Si`) or `_atom_site_label`
@@ -610,6 +476,89 @@ fn push_warning(
     Ok(())
 }
 
+/// The first non-null value among `tags`.
+fn first_item<'b>(block: &'b Block, tags: &[&str]) -> Option<&'b Value> {
+    tags.iter()
+        .find_map(|t| block.item(t))
+        .filter(|v| !v.is_null())
+}
+
+/// The operations of a block without an operation loop: from its space group's Hall symbol,
+/// Hermann–Mauguin symbol or number ([`super::space_group`]); the identity, with a warning,
+/// when it names none (an error when strict). Never a subset of the group's operations.
+fn group_operations(
+    block: &Block,
+    lengths: [f64; 3],
+    angles: [f64; 3],
+    warnings: &mut Vec<Warning>,
+    strict: bool,
+) -> Result<Vec<SymOp>, ReadError> {
+    use super::space_group::{SpaceGroupNames, resolve};
+    const HALL: [&str; 2] = ["_space_group_name_hall", "_symmetry_space_group_name_hall"];
+    const HM: [&str; 2] = [
+        "_space_group_name_h-m_alt",
+        "_symmetry_space_group_name_h-m",
+    ];
+    const NUMBER: [&str; 2] = ["_space_group_it_number", "_symmetry_int_tables_number"];
+    let hall = first_item(block, &HALL);
+    let hm = first_item(block, &HM);
+    let number_item = first_item(block, &NUMBER);
+    let number = match number_item {
+        Some(v) => Some(
+            v.text
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=230).contains(n))
+                .ok_or_else(|| {
+                    ReadError::at(
+                        v.line,
+                        "_space_group_IT_number",
+                        format!("expected a space group number 1..=230, got {:?}", v.text),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let names = SpaceGroupNames {
+        hall: hall.map(|v| v.text.as_str()),
+        hermann_mauguin: hm.map(|v| v.text.as_str()),
+        number,
+    };
+    match resolve(names, lengths, angles) {
+        Ok(Some(group)) => Ok(group.ops),
+        Ok(None) => {
+            push_warning(
+                warnings,
+                strict,
+                block.line,
+                "_space_group_symop_operation_xyz",
+                format!(
+                    "data block {:?} names no space group and lists no symmetry operations; \
+                     read as P1",
+                    block.name
+                ),
+            )?;
+            Ok(vec![SymOp {
+                rot: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+                trans: [0.0; 3],
+            }])
+        }
+        Err(e) => {
+            let (value, field) = match e.field {
+                "hall" => (hall, "_space_group_name_Hall"),
+                "number" => (number_item, "_space_group_IT_number"),
+                _ => (hm, "_symmetry_space_group_name_H-M"),
+            };
+            Err(ReadError::at(
+                value.map_or(block.line, |v| v.line),
+                field,
+                format!("data block {:?}: {}", block.name, e.message),
+            ))
+        }
+    }
+}
+
 fn block_structure(
     block: &Block,
     options: CifOptions,
@@ -640,7 +589,7 @@ fn block_structure(
         number_of(block, "_cell_angle_beta")?,
         number_of(block, "_cell_angle_gamma")?,
     ];
-    let lattice = cell_from_parameters(lengths, angles).ok_or_else(|| {
+    let lattice = super::field::cell_from_parameters(lengths, angles).ok_or_else(|| {
         let line = block
             .item("_cell_angle_alpha")
             .map_or(block.line, |v| v.line);
@@ -664,27 +613,7 @@ fn block_structure(
         }
     }
     if ops.is_empty() {
-        let sg = block
-            .item("_symmetry_space_group_name_h-m")
-            .or_else(|| block.item("_space_group_name_h-m_alt"))
-            .map(|v| v.text.replace(' ', ""));
-        let is_p1 = sg.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("P1"));
-        if !is_p1 {
-            push_warning(
-                warnings,
-                options.strict,
-                block.line,
-                "_symmetry_equiv_pos_as_xyz",
-                format!(
-                    "data block {:?} lists no symmetry operations; read as P1",
-                    block.name
-                ),
-            )?;
-        }
-        ops.push(SymOp {
-            rot: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
-            trans: [0.0; 3],
-        });
+        ops = group_operations(block, lengths, angles, warnings, options.strict)?;
     }
 
     let types = block.column("_atom_site_type_symbol");
@@ -741,6 +670,17 @@ fn block_structure(
         .enumerate()
         {
             let v = col[s];
+            if !v.quoted && v.text == "." {
+                // "Inapplicable": pymatgen reads it as 0; so do we, and say so.
+                push_warning(
+                    warnings,
+                    options.strict,
+                    v.line,
+                    name,
+                    "coordinate written as `.` (inapplicable); read as 0".to_owned(),
+                )?;
+                continue;
+            }
             f[k] = cif_number(&v.text).ok_or_else(|| {
                 ReadError::at(
                     v.line,
@@ -952,6 +892,16 @@ Cl1 Cl- 0.5 0.5 0.5
         assert_eq!(s[0].n_atoms(), 8);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].field, "_atom_site_occupancy");
+        // `.` (inapplicable) as a coordinate: 0, with a warning; `?` (unknown) stays an error.
+        let dotted = NACL.replace("Na1 Na+ 0 0 0", "Na1 Na+ . 0 0");
+        let (s, w) = read_cif_with(&dotted, CifOptions::default()).unwrap();
+        assert_eq!((s[0].n_atoms(), w.len()), (8, 1));
+        assert_eq!((w[0].line, w[0].field.as_str()), (22, "_atom_site_fract_x"));
+        let (line, field, _) = err(
+            &NACL.replace("Cl1 Cl- 0.5 0.5 0.5", "Cl1 Cl- 0.5 ? 0.5"),
+            CifOptions::default(),
+        );
+        assert_eq!((line, field.as_str()), (23, "_atom_site_fract_y"));
         let strict = CifOptions {
             strict: true,
             ..CifOptions::default()

@@ -2,6 +2,7 @@
 //! crystallographic cell parameters, each failing with a [`ReadError`] that names line and field.
 
 use super::ReadError;
+use crate::elements;
 
 /// A finite real number; `field` names it in the error.
 pub(crate) fn finite(text: &str, line: usize, field: &str) -> Result<f64, ReadError> {
@@ -53,6 +54,34 @@ pub(crate) fn count(
     Ok(n)
 }
 
+/// An element given as a symbol (any case) or as an atomic number in 1..=118.
+pub(crate) fn parse_element(text: &str) -> Option<u8> {
+    if let Ok(z) = text.parse::<u8>() {
+        return (1..=elements::MAX_Z).contains(&z).then_some(z);
+    }
+    elements::number_from_symbol(text)
+}
+
+/// The inverse of a 3×3 matrix (cofactors over the determinant); `None` when it is singular
+/// (|det| < 1e-12) or not finite.
+pub(crate) fn inverse3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    if det.abs() < 1e-12 || !det.is_finite() {
+        return None;
+    }
+    let mut inv = [[0.0; 3]; 3];
+    for (i, row) in inv.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
+            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
+            *v = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
+        }
+    }
+    Some(inv)
+}
+
 /// Lattice rows from cell lengths (Å) and angles (degrees) in the standard crystallographic
 /// orientation: a along x, b in the xy plane, c completing a right-handed set (ASE's
 /// `cellpar_to_cell`, gemmi's and the PDB's orthogonalisation).
@@ -69,16 +98,18 @@ pub(crate) fn cell_from_parameters(
         return None;
     }
     let [a, b, c] = lengths;
-    // Exact values for right angles so orthorhombic cells have exact zeros.
+    // Exact values for right angles (to 1e-10°, as written in files) so that orthorhombic
+    // cells have exact zeros. The one implementation for CIF, mmCIF and PDB.
+    let right = |deg: f64| (deg - 90.0).abs() < 1e-10;
     let cos = |deg: f64| {
-        if deg == 90.0 {
+        if right(deg) {
             0.0
         } else {
             deg.to_radians().cos()
         }
     };
     let sin = |deg: f64| {
-        if deg == 90.0 {
+        if right(deg) {
             1.0
         } else {
             deg.to_radians().sin()

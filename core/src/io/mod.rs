@@ -3,6 +3,7 @@
 //! decompressing) is the caller's job: `native` does it, the web crate hands over dropped bytes.
 
 pub mod cif;
+mod cif_tokens;
 pub mod crystal_csv;
 mod csv;
 mod error;
@@ -15,6 +16,7 @@ pub mod pdb;
 pub mod poscar;
 pub mod qm9;
 pub mod sdf;
+pub mod space_group;
 pub mod torch;
 pub mod write;
 pub mod xyz;
@@ -69,8 +71,23 @@ impl Format {
 /// The first problem found, with its line and field; bytes that are not UTF-8 are rejected with
 /// the line of the first invalid byte.
 pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadError> {
+    read_bytes_with_warnings(bytes, format).map(|(s, _)| s)
+}
+
+/// As [`read_bytes`], with what the reader accepted but could not represent exactly (a CIF's
+/// partial occupancies and shared sites, a block read as P1), for the caller to show.
+///
+/// # Errors
+/// As [`read_bytes`].
+pub fn read_bytes_with_warnings(
+    bytes: &[u8],
+    format: Format,
+) -> Result<(Vec<Structure>, Vec<cif::Warning>), ReadError> {
     let text = error::utf8(bytes)?;
-    match format {
+    if format == Format::Cif && !looks_like_mmcif(text) {
+        return cif::read_cif_with(text, cif::CifOptions::default());
+    }
+    let structures = match format {
         Format::Xyz => xyz::read_xyz(text),
         Format::Sdf => sdf::read_sdf(text),
         Format::Mol2 => mol2::read_mol2(text),
@@ -80,7 +97,8 @@ pub fn read_bytes(bytes: &[u8], format: Format) -> Result<Vec<Structure>, ReadEr
         Format::Cif if looks_like_mmcif(text) => mmcif::read_mmcif(text),
         Format::Cif => cif::read_cif(text),
         Format::Poscar => poscar::read_poscar(text),
-    }
+    }?;
+    Ok((structures, Vec::new()))
 }
 
 /// mmCIF writes Cartesian atom sites (`_atom_site.Cartn_x`); small-molecule CIF fractional ones.

@@ -11,8 +11,11 @@
 //!   residue number, insertion code, atom name) with altloc records only the first altloc seen
 //!   is kept. Atoms differing only in insertion code are distinct atoms.
 //! * `CRYST1` gives the lattice in the standard orientation (a along x, b in the xy plane) and
-//!   pbc true; the 1×1×1 placeholder and all-zero cells give no lattice. `SCALEn` and `ORIGXn`
-//!   are ignored (a known gap: gemmi uses a non-standard `SCALEn` frame when one is given).
+//!   pbc true; the 1×1×1 placeholder and all-zero cells give no lattice. Where the three
+//!   `SCALEn` records give a fractionalisation matrix S that differs from the standard one (a
+//!   cell in another orientation), the lattice vectors are the columns of S⁻¹, as gemmi reads
+//!   them, so that the cell matches the coordinates; their translation part and `ORIGXn` are
+//!   not used.
 //! * Per-atom arrays: `atom_names`, `residue_names`, `chain_ids`, `insertion_codes` (text),
 //!   `residue_numbers` (integer; hybrid-36 accepted) and `hetatm` (logical).
 
@@ -84,6 +87,7 @@ impl Model {
 /// ```
 pub fn read_pdb(text: &str) -> Result<Vec<Structure>, ReadError> {
     let mut lattice = None;
+    let mut scale: [Option<[f64; 3]>; 3] = [None; 3];
     let mut models: Vec<Model> = Vec::new();
     let mut current = Model::default();
     let mut in_model = false;
@@ -103,6 +107,10 @@ pub fn read_pdb(text: &str) -> Result<Vec<Structure>, ReadError> {
                 in_model = false;
             }
             "CRYST1" => lattice = cryst1(line, ln)?,
+            "SCALE1" | "SCALE2" | "SCALE3" => {
+                let row = usize::from(record.as_bytes()[5] - b'1');
+                scale[row] = Some(scale_row(line, ln, record)?);
+            }
             "ATOM" | "HETATM" => atom(line, ln, record == "HETATM", &mut current)?,
             _ => {}
         }
@@ -113,6 +121,21 @@ pub fn read_pdb(text: &str) -> Result<Vec<Structure>, ReadError> {
     models.retain(|m| !m.numbers.is_empty());
     if models.is_empty() {
         return Err(ReadError::Empty);
+    }
+    if let (Some(standard), [Some(s1), Some(s2), Some(s3)]) = (lattice, scale) {
+        // S maps each standard lattice vector to a unit vector unless the file's frame differs
+        // (SCALEn's six decimals put S·a within ~1e-4 of the unit vector for cells < 200 Å).
+        let s = [s1, s2, s3];
+        let off = (0..3)
+            .flat_map(|j| (0..3).map(move |i| (i, j)))
+            .map(|(i, j)| {
+                let v: f64 = (0..3).map(|k| s[i][k] * standard[j][k]).sum();
+                (v - if i == j { 1.0 } else { 0.0 }).abs()
+            })
+            .fold(0.0, f64::max);
+        if off > 1e-3 {
+            lattice = lattice_from_scale(s).or(lattice);
+        }
     }
     Ok(models
         .into_iter()
@@ -151,6 +174,23 @@ fn cryst1(line: &str, ln: usize) -> Result<Option<[[f64; 3]; 3]>, ReadError> {
         return Ok(None); // placeholder cell of NMR and model files
     }
     Ok(field::cell_from_parameters(lengths, [p[3], p[4], p[5]]))
+}
+
+/// The rotation part of a `SCALEn` record (columns 11–40).
+fn scale_row(line: &str, ln: usize, record: &str) -> Result<[f64; 3], ReadError> {
+    let mut row = [0.0; 3];
+    for (k, v) in row.iter_mut().enumerate() {
+        let range = 10 + 10 * k..20 + 10 * k;
+        *v = field::finite(cols(line, range), ln, &format!("{record} s{}", k + 1))?;
+    }
+    Ok(row)
+}
+
+/// Lattice rows a, b, c = the columns of S⁻¹ (S maps Cartesian to fractional coordinates);
+/// `None` for a singular S.
+fn lattice_from_scale(s: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let inv = field::inverse3(&s)?;
+    Some(std::array::from_fn(|j| std::array::from_fn(|i| inv[i][j])))
 }
 
 fn atom(line: &str, ln: usize, het: bool, model: &mut Model) -> Result<(), ReadError> {
@@ -282,6 +322,44 @@ ENDMDL
 END
 ATOM      1  N   ALA A   1      11.000   6.000  -6.000  1.00  0.00           N
 ";
+
+    #[test]
+    fn scale_records_of_another_frame_give_the_cell() {
+        let cryst = "CRYST1   10.000   10.000   10.000  90.00  90.00  90.00 P 1           1\n";
+        let atom =
+            "ATOM      1  N   ALA A   1       1.000   2.000   3.000  1.00  0.00           N\n";
+        let scale = |rows: [&str; 3]| {
+            rows.iter()
+                .enumerate()
+                .map(|(k, r)| format!("SCALE{}    {r}        0.00000\n", k + 1))
+                .collect::<String>()
+        };
+        // The standard frame: the CRYST1 cell, exactly.
+        let standard = scale([
+            "  0.100000  0.000000  0.000000",
+            "  0.000000  0.100000  0.000000",
+            "  0.000000  0.000000  0.100000",
+        ]);
+        let s = &read_pdb(&format!("{cryst}{standard}{atom}")).unwrap()[0];
+        assert_eq!(
+            s.lattice.unwrap(),
+            [[10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0]]
+        );
+        // a along y, b along −x: the lattice vectors are the columns of S⁻¹.
+        let turned = scale([
+            "  0.000000  0.100000  0.000000",
+            " -0.100000  0.000000  0.000000",
+            "  0.000000  0.000000  0.100000",
+        ]);
+        let s = &read_pdb(&format!("{cryst}{turned}{atom}")).unwrap()[0];
+        let l = s.lattice.unwrap();
+        let expect = [[0.0, 10.0, 0.0], [-10.0, 0.0, 0.0], [0.0, 0.0, 10.0]];
+        for (row, e) in l.iter().zip(expect) {
+            for (v, w) in row.iter().zip(e) {
+                assert!((v - w).abs() < 1e-9, "{l:?}");
+            }
+        }
+    }
 
     #[test]
     fn reads_models_altlocs_elements_and_cell() {

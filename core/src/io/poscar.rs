@@ -149,10 +149,13 @@ pub fn read_poscar(text: &str) -> Result<Vec<Structure>, ReadError> {
             )
         } else {
             format!(
-                "VASP 4 file (no species line): the comment line must start with {} element \
-                 symbols, got {:?}",
+                "VASP 4 file (no species line), and the comment line {:?} does not start with \
+                 {} element symbols (where ASE also looks): insert a line naming the {} \
+                 species (e.g. `Si O`) after the lattice vectors, as VASP 5 writes it, or \
+                 start the comment line with them",
+                lines[0].trim(),
                 counts.len(),
-                lines[0].trim()
+                counts.len()
             )
         };
         return Err(ReadError::at(species_line_no, "species", msg));

@@ -1,7 +1,7 @@
 //! QM9 as packed by qm9pack (`qm9_part*.csv`): one CSV row per molecule with the geometry and
 //! all standard labels. Decompression is the caller's job; this reads the CSV text.
 //!
-//! Columns (header row required; see `shared/data/PROVENANCE.md` §1): `XYZ_file`, `Index`,
+//! Columns (header row required; see `docs/data.md` §1): `XYZ_file`, `Index`,
 //! `SMILES`, `InChi`, `N_atoms`, `Stoichiometry`, `Elements` (`"['C','H',…]"`), `XYZ_Ang`
 //! (`"[[x,y,z],…]"`, Å), `Mulliken_pop` (e), `Harmonic_Freq_cmi` (cm⁻¹), `RotA_GHz`,
 //! `RotB_GHz`, `RotC_GHz`, `Dipole_debye`, `Polarizability_bohr3`, `HOMO_au`, `LUMO_au`,
@@ -14,10 +14,10 @@
 //! `A`, `B`, `C` (GHz); `mu` (Debye); `alpha` (bohr^3); `homo`, `lumo`, `gap` (eV, converted
 //! from Hartree); `r2` (bohr^2); `zpve`, `U0`, `U`, `H`, `G` (eV, total energies converted from
 //! Hartree); `U0_atom` (eV): the atomization energy `U0 − Σ E_ref(Z)` with the B3LYP atomic
-//! reference energies of PROVENANCE.md (H −0.500273, C −37.846772, N −54.583861, O −75.064579,
+//! reference energies of docs/data.md (H −0.500273, C −37.846772, N −54.583861, O −75.064579,
 //! F −99.718730 Ha), as PyTorch Geometric / MoleculeNet report it; `cv` (cal/mol/K);
 //! `frequencies` (list, cm^-1). Per-atom array `mulliken_charges` (width 1, e). `comment` is
-//! the `XYZ_file` name. PROVENANCE.md lists atomic references for U0 only, so no atomization
+//! the `XYZ_file` name. docs/data.md lists atomic references for U0 only, so no atomization
 //! energies are derived for U, H, G.
 
 use super::ReadError;
@@ -26,7 +26,7 @@ use crate::structure::{AtomArray, Label, LabelValue};
 use crate::units::{HARTREE_EV, Unit};
 use crate::{Structure, elements};
 
-/// B3LYP/6-31G(2df,p) U0 of the isolated atoms in Hartree (QM9 atomref, PROVENANCE.md §1).
+/// B3LYP/6-31G(2df,p) U0 of the isolated atoms in Hartree (QM9 atomref, docs/data.md §1).
 pub const ATOM_REFERENCE_U0_HARTREE: [(u8, f64); 5] = [
     (1, -0.500273),
     (6, -37.846772),
@@ -243,7 +243,7 @@ fn numbers_list(f: &Field, name: &str) -> Result<Vec<f64>, ReadError> {
 }
 
 /// Columns of qm9pack's `qm9_polarizability.csv` after `XYZ_file`: the six independent
-/// components of the static dipole polarizability tensor, bohr³ (PROVENANCE.md §1).
+/// components of the static dipole polarizability tensor, bohr³ (docs/data.md §1).
 pub const POLARIZABILITY_COLUMNS: [&str; 6] = ["A_xx", "A_xy", "A_yy", "A_xz", "A_yz", "A_zz"];
 
 /// Label under which callers join the tensor onto the molecules of [`read_qm9_csv`] (matched by

@@ -218,24 +218,6 @@ pub fn cell_parameters(l: &[[f64; 3]; 3]) -> ([f64; 3], [f64; 3]) {
     (len, [angle(1, 2), angle(0, 2), angle(0, 1)])
 }
 
-fn inverse(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-    if det.abs() < 1e-12 || !det.is_finite() {
-        return None;
-    }
-    let mut inv = [[0.0; 3]; 3];
-    for (i, row) in inv.iter_mut().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
-            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
-            *v = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
-        }
-    }
-    Some(inv)
-}
-
 /// Write structures as P1 CIF, one data block each.
 ///
 /// # Errors
@@ -253,7 +235,8 @@ pub fn write_cif(structures: &[Structure]) -> Result<String, WriteError> {
                 finite(r, "lattice", x)?;
             }
         }
-        let inv = inverse(&l).ok_or_else(|| werr(r, "lattice", "lattice is degenerate"))?;
+        let inv = super::field::inverse3(&l)
+            .ok_or_else(|| werr(r, "lattice", "lattice is degenerate"))?;
         let (len, ang) = cell_parameters(&l);
         let mut name: String = s.comment.chars().filter(|c| c.is_ascii_graphic()).collect();
         if name.is_empty() {
@@ -306,7 +289,8 @@ mod tests {
 
     #[test]
     fn cell_parameters_invert_the_standard_cell() {
-        let l = crate::io::cif::cell_from_parameters([3.0, 4.0, 5.0], [80.0, 95.0, 110.0]).unwrap();
+        let l =
+            crate::io::field::cell_from_parameters([3.0, 4.0, 5.0], [80.0, 95.0, 110.0]).unwrap();
         let (len, ang) = cell_parameters(&l);
         for k in 0..3 {
             assert!((len[k] - [3.0, 4.0, 5.0][k]).abs() < 1e-12);

@@ -7,8 +7,9 @@
 //! A frame whose comment line declares `Properties=` or `Lattice=` is extended XYZ and is read by
 //! the rules of [`super::extxyz`] (lattice, pbc, per-atom arrays and labels).
 
+use super::field::parse_element;
 use super::{ReadError, extxyz};
-use crate::{Structure, elements};
+use crate::Structure;
 
 /// Parse all frames of an XYZ or extended XYZ file (each frame is detected separately).
 ///
@@ -120,14 +121,6 @@ fn parse_atom_line(line: &str, line_no: usize) -> Result<(u8, [f64; 3]), ReadErr
         pos[k] = v;
     }
     Ok((z, pos))
-}
-
-/// An element given as a symbol (any case) or as an atomic number in 1..=118.
-pub(crate) fn parse_element(text: &str) -> Option<u8> {
-    if let Ok(z) = text.parse::<u8>() {
-        return (1..=elements::MAX_Z).contains(&z).then_some(z);
-    }
-    elements::number_from_symbol(text)
 }
 
 #[cfg(test)]

@@ -260,32 +260,9 @@ pub(crate) fn read<'a>(name: &str, e: &ZipEntry<'a>) -> Result<Cow<'a, [u8]>, Zi
     Ok(content)
 }
 
-/// CRC-32 (IEEE 802.3, reflected, as zip uses it).
+/// CRC-32 (IEEE 802.3, reflected, as zip uses it), by the `crc32fast` crate.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]

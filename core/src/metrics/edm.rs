@@ -1,5 +1,5 @@
 //! EDM's distance-based bond orders, allowed valences and atom / molecule stability
-//! (metrics.md §1.1–1.4), reproduced rule for rule from `qm9/bond_analyze.py` and
+//! (docs/metrics.md §1.1–1.4), reproduced rule for rule from `qm9/bond_analyze.py` and
 //! `qm9/analyze.py::check_stability` of `ehoogeboom/e3_diffusion_for_molecules@fce07d70`.
 //!
 //! How it works: every unordered pair of atoms (no cutoff) gets a bond order 0–3 from its
@@ -125,7 +125,7 @@ const BONDS3: &[(u8, u8, u16)] = &[
     (8, 6, 113),
 ];
 
-/// Allowed valences (EDM's list plus UniGEM's additions, metrics.md §1.3).
+/// Allowed valences (EDM's list plus UniGEM's additions, docs/metrics.md §1.3).
 const ALLOWED: &[(u8, &[u8])] = &[
     (1, &[1]),
     (2, &[0]),

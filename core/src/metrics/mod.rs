@@ -1,4 +1,4 @@
-//! Generation metrics of EDM / UniGEM (metrics.md §1): atom and molecule stability from
+//! Generation metrics of EDM / UniGEM (docs/metrics.md §1): atom and molecule stability from
 //! distance-based bond orders, validity, uniqueness and novelty.
 //!
 //! * [`edm`] — bond orders, allowed valences and stability, exactly as EDM computes them.

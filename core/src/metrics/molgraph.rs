@@ -1,4 +1,4 @@
-//! Validity and a canonical molecular-graph identity without RDKit (metrics.md §1.6).
+//! Validity and a canonical molecular-graph identity without RDKit (docs/metrics.md §1.6).
 //!
 //! EDM builds an RDKit molecule from the distance-based bond orders, sanitises it, keeps the
 //! largest fragment and compares canonical SMILES. Here:

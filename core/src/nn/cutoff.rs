@@ -1,6 +1,6 @@
 //! Smooth radial cutoff functions.
 //!
-//! How it works: the cosine cutoff of TorchMD-Net (backbones.md §2.3) multiplies edge
+//! How it works: the cosine cutoff of TorchMD-Net (docs/backbones.md §2.3) multiplies edge
 //! quantities so that they go to zero smoothly at the upper cutoff. With `lower == 0` it is
 //! `φ(d) = ½ (cos(π d / r_up) + 1)` for `d < r_up`, else 0. With `lower > 0` it is
 //! `φ(d) = ½ (cos(π (2 (d − r_lo)/(r_up − r_lo) + 1)) + 1)` for `r_lo < d < r_up`, else 0.

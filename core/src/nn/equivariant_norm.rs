@@ -1,5 +1,5 @@
 //! Whitened equivariant LayerNorm of vector features (SCD's `EquivariantLayerNorm`,
-//! backbones.md §3.7).
+//! docs/backbones.md §3.7).
 //!
 //! How it works: per atom the vector features `v` `[3, F]` are centred over channels, their
 //! 3×3 covariance `Σ = v vᵀ / F + ε I` is formed, and `v ← Σ^{-1/2} v`, then scaled per

@@ -242,3 +242,165 @@ pub fn param_infos<M: Module>(module: &M) -> Vec<ParamInfo> {
     module.visit(&mut v);
     v.out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+
+    /// A module with every kind of path segment: a `Vec` (index), a struct field, an `Option`
+    /// (no segment) and a bias-free layer (no `bias` entry).
+    #[derive(Module, Debug)]
+    struct Net {
+        layers: Vec<Linear>,
+        head: Option<Linear>,
+        tail: Linear,
+    }
+
+    fn net(device: &burn::tensor::Device) -> Net {
+        Net {
+            layers: vec![
+                LinearConfig::new(3, 4).init(device),
+                LinearConfig::new(4, 2).init(device),
+            ],
+            head: Some(LinearConfig::new(2, 1).init(device)),
+            tail: LinearConfig::new(2, 5).with_bias(false).init(device),
+        }
+    }
+
+    fn values(t: &NamedTensor) -> Vec<f32> {
+        let data = match t {
+            NamedTensor::R1(t) => t.to_data(),
+            NamedTensor::R2(t) => t.to_data(),
+            NamedTensor::R3(t) => t.to_data(),
+            NamedTensor::R4(t) => t.to_data(),
+        };
+        data.to_vec::<f32>().expect("f32")
+    }
+
+    /// A name → tensor map for every parameter of `m` with values unlike any initialisation
+    /// (what an importer builds).
+    fn state(m: &Net, device: &burn::tensor::Device) -> BTreeMap<String, NamedTensor> {
+        let mut out = BTreeMap::new();
+        for (name, shape) in param_names(m) {
+            let n: usize = shape.iter().product();
+            let seq: Vec<f32> = (0..n).map(|k| k as f32 * 0.5 - 1.0).collect();
+            let t = match shape.len() {
+                1 => NamedTensor::R1(Tensor::from_data(
+                    burn::tensor::TensorData::new(seq, shape.clone()),
+                    device,
+                )),
+                _ => NamedTensor::R2(Tensor::from_data(
+                    burn::tensor::TensorData::new(seq, shape.clone()),
+                    device,
+                )),
+            };
+            out.insert(name, t);
+        }
+        out
+    }
+
+    #[test]
+    fn names_follow_field_paths_in_visiting_order() {
+        let device = crate::testing::cpu_device();
+        let names: Vec<(String, Vec<usize>)> = param_names(&net(&device));
+        // burn stores a Linear weight as [d_in, d_out].
+        let expected: Vec<(String, Vec<usize>)> = [
+            ("layers.0.weight", vec![3, 4]),
+            ("layers.0.bias", vec![4]),
+            ("layers.1.weight", vec![4, 2]),
+            ("layers.1.bias", vec![2]),
+            ("head.weight", vec![2, 1]),
+            ("head.bias", vec![1]),
+            ("tail.weight", vec![2, 5]),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_owned(), s))
+        .collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn load_named_replaces_every_parameter_and_refuses_mismatches() {
+        let device = crate::testing::cpu_device();
+        let tensors = state(&net(&device), &device);
+        // Loaded into a freshly initialised module, every parameter takes the map's values.
+        let loaded = load_named(net(&device), &tensors).expect("complete map");
+        let after: BTreeMap<String, Vec<f32>> = state_of(&loaded);
+        for (name, t) in &tensors {
+            assert_eq!(after[name], values(t), "{name}");
+        }
+
+        let mut missing = tensors.clone();
+        missing.remove("layers.1.bias");
+        assert_eq!(
+            load_named(net(&device), &missing).unwrap_err(),
+            ParamLoadError::Missing {
+                name: "layers.1.bias".into(),
+                shape: vec![2]
+            }
+        );
+
+        let mut wrong = tensors.clone();
+        wrong.insert(
+            "head.weight".into(),
+            NamedTensor::R2(Tensor::zeros([1, 2], &device)),
+        );
+        assert_eq!(
+            load_named(net(&device), &wrong).unwrap_err(),
+            ParamLoadError::Shape {
+                name: "head.weight".into(),
+                expected: vec![2, 1],
+                got: vec![1, 2]
+            }
+        );
+
+        let mut extra = tensors;
+        extra.insert(
+            "tail.bias".into(),
+            NamedTensor::R1(Tensor::zeros([5], &device)),
+        );
+        assert_eq!(
+            load_named(net(&device), &extra).unwrap_err(),
+            ParamLoadError::Unused {
+                names: vec!["tail.bias".into()]
+            }
+        );
+    }
+
+    /// name → values of every parameter, read back through `param_names`' order.
+    fn state_of(m: &Net) -> BTreeMap<String, Vec<f32>> {
+        let f32s = |t: Tensor<1>| t.to_data().to_vec::<f32>().expect("f32");
+        let linear = |l: &Linear| {
+            let w = f32s(l.weight.val().flatten::<1>(0, 1));
+            let b = l.bias.as_ref().map(|b| f32s(b.val()));
+            [Some(w), b].into_iter().flatten()
+        };
+        let head = m.head.as_ref().expect("head");
+        let flat: Vec<Vec<f32>> = m
+            .layers
+            .iter()
+            .chain([head, &m.tail])
+            .flat_map(linear)
+            .collect();
+        param_names(m)
+            .into_iter()
+            .map(|(n, _)| n)
+            .zip(flat)
+            .collect()
+    }
+
+    #[test]
+    fn infos_count_and_mark_trainable_parameters() {
+        let (_guard, device) = crate::testing::serial_autodiff(&crate::testing::cpu_device());
+        let infos = param_infos(&net(&device));
+        assert_eq!(infos.len(), 7);
+        assert_eq!(
+            infos.iter().map(ParamInfo::numel).sum::<usize>(),
+            12 + 4 + 8 + 2 + 2 + 1 + 10
+        );
+        assert!(infos.iter().all(|p| p.trainable));
+        let plain = param_infos(&net(&crate::testing::cpu_device()));
+        assert!(plain.iter().all(|p| !p.trainable));
+    }
+}

@@ -1,6 +1,6 @@
 //! Radial basis expansions of interatomic distances.
 //!
-//! How it works (TorchMD-Net `ExpNormalSmearing`, backbones.md §2.3): distances are mapped
+//! How it works (TorchMD-Net `ExpNormalSmearing`, docs/backbones.md §2.3): distances are mapped
 //! through `exp(α (r_lo − d))`, which lies in `(0, 1]` for `d ≥ r_lo`, and a Gaussian of width
 //! `1/√(2β)` is placed at each of `K` centres `μ_k = linspace(exp(−(r_up − r_lo)), 1, K)`:
 //!

@@ -1,5 +1,5 @@
 //! Coordinate denoising, Self-Conditioned Denoising (SCD) and supervised fine-tuning on the CT
-//! backbone (objectives.md §1, §2.1–2.3, §2.6).
+//! backbone (docs/objectives.md §1, §2.1–2.3, §2.6).
 //!
 //! How it works: [`DenoiseModel`] is the CT representation with SCD's three heads — the noise
 //! head (`EquivariantVector`, per-atom normalised noise), the scalar head (`EquivariantScalar`
@@ -68,7 +68,7 @@ pub enum DenoiseError {
     },
 }
 
-/// SCD's embedding head (backbones.md §3.7): `h_i = LN(SiLU(W_a LN(x_i)))`, `p_g = Σ h_i`,
+/// SCD's embedding head (docs/backbones.md §3.7): `h_i = LN(SiLU(W_a LN(x_i)))`, `p_g = Σ h_i`,
 /// `c_g = W_c LN(SiLU(W_b LN(p_g)))`, all widths `F`.
 #[derive(Module, Debug)]
 pub struct EmbeddingHead {
@@ -256,7 +256,7 @@ impl DenoiseModel {
     }
 }
 
-/// Noise levels of the pretraining objectives (objectives.md §2.5).
+/// Noise levels of the pretraining objectives (docs/objectives.md §2.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoiseLevels {
     /// Corruption noise σ_c (Å), 0.04 in SCD.
@@ -274,7 +274,7 @@ impl Default for NoiseLevels {
     }
 }
 
-/// Fine-tuning settings (objectives.md §2.6–2.7).
+/// Fine-tuning settings (docs/objectives.md §2.6–2.7).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FinetuneSettings {
     /// Regularisation noise σ_ft (Å); 0 turns off the noise and the auxiliary loss.
@@ -443,7 +443,7 @@ impl StepLoss {
     }
 }
 
-/// Plain coordinate denoising (objectives.md §1), on the CT with the mask token as condition.
+/// Plain coordinate denoising (docs/objectives.md §1), on the CT with the mask token as condition.
 /// Updates `normalizer` with this batch's noise before normalising it.
 ///
 /// # Errors
@@ -467,7 +467,7 @@ pub fn coord_loss(
     )))
 }
 
-/// Self-Conditioned Denoising (objectives.md §2.1): embedding of the clean view conditions the
+/// Self-Conditioned Denoising (docs/objectives.md §2.1): embedding of the clean view conditions the
 /// denoising of the corrupted view; gradients flow through both passes. Updates `normalizer`.
 ///
 /// # Errors
@@ -498,7 +498,7 @@ pub fn scd_loss(
     )))
 }
 
-/// Supervised fine-tuning step (objectives.md §2.6): `MSE(y, targets)` on a noised, optionally
+/// Supervised fine-tuning step (docs/objectives.md §2.6): `MSE(y, targets)` on a noised, optionally
 /// rotated copy, plus the weighted auxiliary denoising loss when `settings.noise > 0`.
 ///
 /// # Errors
@@ -634,10 +634,17 @@ pub fn random_rotation(rng: &mut SplitMix64) -> [[f64; 3]; 3] {
         let q = [rng.normal(), rng.normal(), rng.normal(), rng.normal()];
         let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
         if n > 1e-6 {
-            break q.map(|v| v / n);
+            break q;
         }
     };
-    let [w, x, y, z] = q;
+    rotation_from_quaternion(q)
+}
+
+/// The rotation of the quaternion `q` (normalised here; `q ≠ 0`). Four independent normals give
+/// a uniformly random rotation.
+pub fn rotation_from_quaternion(q: [f64; 4]) -> [[f64; 3]; 3] {
+    let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let [w, x, y, z] = q.map(|v| v / n);
     [
         [
             1.0 - 2.0 * (y * y + z * z),
@@ -679,7 +686,7 @@ pub fn rotate(s: &mut Structure, r: &[[f64; 3]; 3]) {
     }
 }
 
-/// SCD's cell-repeat augmentation (objectives.md §2.3): cells with fewer than `min_atoms`
+/// SCD's cell-repeat augmentation (docs/objectives.md §2.3): cells with fewer than `min_atoms`
 /// atoms are grown first, then `iters` times with probability `p` a random periodic axis with
 /// fewer than 2 repeats is doubled. Molecules are returned unchanged.
 #[must_use]
@@ -783,7 +790,7 @@ mod tests {
 
     #[test]
     fn heads_have_scds_parameter_counts() {
-        // backbones.md §3: noise head 345,090, scalar head 345,090, embedding head 199,424
+        // docs/backbones.md §3: noise head 345,090, scalar head 345,090, embedding head 199,424
         // for F = 256 (backbone 9,173,272; total 10,062,876).
         let device = crate::testing::cpu_device();
         let cfg = DenoiseModelConfig::new(CtConfig::new().with_et(EtConfig::new()));

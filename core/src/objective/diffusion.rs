@@ -1,5 +1,5 @@
 //! EDM's `polynomial_2` noise schedule and the ancestral-sampler coefficients UniGEM uses
-//! (objectives.md §5.1, §5.3), in f64, independent of any tensor backend.
+//! (docs/objectives.md §5.1, §5.3), in f64, independent of any tensor backend.
 //!
 //! How it works: `α̃²(t) = (1 − (t/T)²)²` for integer `t = 0..=T`; consecutive ratios
 //! `α̃²_k / α̃²_{k−1}` are clipped to `[0.001, 1]` and re-accumulated (this only touches the last
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn polynomial2_matches_the_reference_values() {
         let s = NoiseSchedule::polynomial2(DEFAULT_STEPS);
-        // objectives.md §5.1 reference values.
+        // docs/objectives.md §5.1 reference values.
         let close = |a: f64, b: f64, tol: f64| assert!((a - b).abs() <= tol, "{a} vs {b}");
         close(s.alpha(0), 0.999995, 1e-6);
         close(s.sigma(0), 0.00316, 1e-5);

@@ -1,4 +1,4 @@
-//! Training objectives: coordinate denoising, SCD and fine-tuning on CT (objectives.md §1–2),
+//! Training objectives: coordinate denoising, SCD and fine-tuning on CT (docs/objectives.md §1–2),
 //! noise schedules and centre-of-mass handling for diffusion and UniGEM's two-phase loss (§5).
 
 pub mod denoise;
@@ -24,19 +24,10 @@ pub use unigem::{
     predict_property, type_features, unigem_loss,
 };
 
-/// Serialises this crate's tests that call `backward`: concurrent backward passes on the
-/// shared autodiff graph were seen to return zero gradients (position gradients in the sampler,
-/// the embedding head's in SCD).
-#[cfg(test)]
-static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// An autodiff CPU device for a test that calls `backward`, with the guard that serialises such
-/// tests (hold it for the whole test; see [`AUTODIFF_TESTS`]).
+/// tests (hold it for the whole test; see [`crate::testing::serial_autodiff`]).
 #[cfg(test)]
 pub(crate) fn serial_autodiff_device() -> (std::sync::MutexGuard<'static, ()>, burn::tensor::Device)
 {
-    let guard = AUTODIFF_TESTS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    (guard, crate::testing::cpu_device().autodiff())
+    crate::testing::serial_autodiff(&crate::testing::cpu_device())
 }

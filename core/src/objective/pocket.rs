@@ -1,4 +1,4 @@
-//! Pocket-conditional Self-Conditioned Denoising (objectives.md §2.2, CT-SCD-SAIR-Pocket): the
+//! Pocket-conditional Self-Conditioned Denoising (docs/objectives.md §2.2, CT-SCD-SAIR-Pocket): the
 //! first pass embeds the **pocket** (with σ_r regularisation noise), the second denoises the
 //! **ligand** (corrupted with σ_c) conditioned on the pocket's embedding; the loss is the MSE on
 //! the ligand's noise.
@@ -263,7 +263,7 @@ pub fn pocket_complex(
     Ok(out)
 }
 
-/// Pocket-conditional SCD step (objectives.md §2.2): pass 1 on the pockets (+σ_r), their
+/// Pocket-conditional SCD step (docs/objectives.md §2.2): pass 1 on the pockets (+σ_r), their
 /// pooled embeddings through the embedding head as conditions of pass 2 on the ligands
 /// (+σ_c), MSE on the normalised ligand noise.
 ///

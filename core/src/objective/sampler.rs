@@ -1,4 +1,4 @@
-//! UniGEM's ancestral sampler (objectives.md §5.3) with optional property guidance (§5.4).
+//! UniGEM's ancestral sampler (docs/objectives.md §5.3) with optional property guidance (§5.4).
 //!
 //! How it works: atom counts are given (drawn by the caller from a histogram, see
 //! [`AtomCountHistogram`]); `x_T` is CoM-free Gaussian noise. For `s = T−1 … 0` (`t = s+1`) the
@@ -18,7 +18,7 @@ use super::unigem::{NODE_NF, NUCLEATION_TIME, QM9_TYPES, SplitMix64, UniGemError
 use crate::backbone::{AtomGraph, UniGem};
 use crate::{AtomArray, Label, LabelValue, Structure};
 
-/// QM9 (with H) atom-count histogram used for sampling (metrics.md §1.8): `(n_atoms, count)`.
+/// QM9 (with H) atom-count histogram used for sampling (docs/metrics.md §1.8): `(n_atoms, count)`.
 pub const QM9_ATOM_COUNTS: [(usize, u64); 26] = [
     (3, 1),
     (4, 4),

@@ -1,4 +1,4 @@
-//! UniGEM's training loss (objectives.md §5.2): coordinates are diffused on the zero-centre-of-
+//! UniGEM's training loss (docs/objectives.md §5.2): coordinates are diffused on the zero-centre-of-
 //! mass subspace with EDM's `polynomial_2` schedule; half of each batch is drawn from the
 //! nucleation phase (`t ∈ {11..T}`, main trunk) and half from the growth phase (`t ∈ {0..10}`,
 //! branch trunk); the atom-type and property heads are trained in the growth phase only.
@@ -203,7 +203,7 @@ pub fn unigem_loss(
 }
 
 /// The property head's prediction (normalised units) for clean molecules: the growth-phase
-/// branch at `t = 0`, as UniGEM predicts properties (objectives.md §5.5).
+/// branch at `t = 0`, as UniGEM predicts properties (docs/objectives.md §5.5).
 ///
 /// # Errors
 /// [`UniGemError`] for empty input, non-QM9 atoms or network shape errors.

@@ -1,6 +1,6 @@
 //! Backend-independent pieces of training: host-side AdamW, EMA and the flat weights format
 //! (`optim`), learning-rate schedules, the running noise normaliser of SCD and EDM's adaptive
-//! gradient clipping (objectives.md §0, §5.6).
+//! gradient clipping (docs/objectives.md §0, §5.6).
 
 pub mod optim;
 pub mod schedule;

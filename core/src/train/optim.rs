@@ -244,7 +244,7 @@ pub fn global_norm(grads: &[Option<Vec<f32>>]) -> f64 {
         .sqrt()
 }
 
-/// SCD's weight-decay groups (backbones.md §3.9): no decay for biases, norms, gates' `alpha`,
+/// SCD's weight-decay groups (docs/backbones.md §3.9): no decay for biases, norms, gates' `alpha`,
 /// the mask token, embeddings and the scalar head; decay for every other parameter.
 #[must_use]
 pub fn decays(name: &str) -> bool {

@@ -1,6 +1,6 @@
 //! Learning-rate schedule, noise normaliser and adaptive gradient clipping.
 
-/// SCD's schedule (objectives.md §0.2): linear warm-up `lr = min(1, (s+1)/W)·lr_peak` for
+/// SCD's schedule (docs/objectives.md §0.2): linear warm-up `lr = min(1, (s+1)/W)·lr_peak` for
 /// `s < W`, then the closed form of its recursive cosine annealing,
 /// `lr(s) = lr_peak (1 + cos(π s / T)) / (1 + cos(π W / T))`, reaching 0 at `s = T`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,7 +33,7 @@ impl WarmupCosine {
     }
 }
 
-/// SCD's running normaliser of the noise targets (objectives.md §0.1): per-axis sums of values
+/// SCD's running normaliser of the noise targets (docs/objectives.md §0.1): per-axis sums of values
 /// and squares over every atom seen, updated before each batch is normalised; part of the
 /// checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -93,7 +93,7 @@ impl NoiseNormalizer {
     }
 }
 
-/// EDM / UniGEM adaptive gradient clipping (objectives.md §5.6): the limit is
+/// EDM / UniGEM adaptive gradient clipping (docs/objectives.md §5.6): the limit is
 /// `1.5·mean + 2·std` of the last 50 recorded norms (the queue starts with one value, 3000).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptiveClip {
@@ -111,6 +111,23 @@ impl Default for AdaptiveClip {
 impl AdaptiveClip {
     /// Queue length of EDM.
     pub const LEN: usize = 50;
+
+    /// The recorded (clipped) gradient norms, oldest first: the state a checkpoint keeps.
+    pub fn history(&self) -> Vec<f64> {
+        self.queue.iter().copied().collect()
+    }
+
+    /// The state [`Self::history`] returned (the last [`Self::LEN`] values); EDM's initial
+    /// queue when `history` is empty.
+    pub fn from_history(history: &[f64]) -> Self {
+        if history.is_empty() {
+            return Self::default();
+        }
+        let keep = history.len().saturating_sub(Self::LEN);
+        Self {
+            queue: history[keep..].iter().copied().collect(),
+        }
+    }
 
     /// The current clipping limit.
     #[must_use]

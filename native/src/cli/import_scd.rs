@@ -24,7 +24,7 @@ use nucleate_core::nn::CovarianceRegulariser;
 use nucleate_core::objective::{DenoiseModelConfig, import_scd};
 use nucleate_core::train::flatten;
 
-use super::import::{boolean, distance_influence, named_tensor, opt_float, opt_int, string};
+use super::checkpoint::{boolean, distance_influence, named_tensor, opt_float, opt_int, string};
 use crate::learn::{ModelMeta, save_model};
 
 /// `nucleate import scd`.
@@ -59,11 +59,11 @@ pub struct ScdArgs {
 /// Unreadable or malformed checkpoints, an architecture the weights do not fit, unknown keys.
 pub fn run(a: &ScdArgs) -> anyhow::Result<()> {
     let path = &a.checkpoint;
-    let super::import::Checkpoint {
+    let super::checkpoint::Checkpoint {
         tensors,
         hyper,
         sha256,
-    } = super::import::read_checkpoint(path)?;
+    } = super::checkpoint::read_checkpoint(path)?;
     let split = split_state(tensors, a.ema).with_context(|| format!("{}", path.display()))?;
 
     let (ct, reduce) = match (&a.config, &a.model_yaml) {
@@ -76,8 +76,7 @@ pub fn run(a: &ScdArgs) -> anyhow::Result<()> {
             ),
         },
         (None, Some(p)) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text = crate::input::read_text(p)?;
             let mut h = parse_flat_yaml(&text).with_context(|| format!("in {}", p.display()))?;
             // The checkpoint's own `head_agg` etc. still apply where the YAML is silent.
             for (k, v) in &hyper {
@@ -415,7 +414,7 @@ mod tests {
                 .max_num_neighbors,
             Some(32)
         );
-        // The released model's parameter count (backbones.md §2.7): representation 9,173,272.
+        // The released model's parameter count (docs/backbones.md §2.7): representation 9,173,272.
         let device = nucleate_core::testing::cpu_device();
         let model = DenoiseModelConfig::new(ct).init(&device).unwrap();
         use burn::module::Module;

@@ -144,10 +144,7 @@ fn run_test_structures(run: &std::path::Path) -> anyhow::Result<Vec<Structure>> 
     let config = run.join("config.toml");
     let cfg = crate::run_config::read_run_config(&config, &[])?;
     // The stored config's paths were resolved against the original config's directory.
-    let info: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(run.join("run.json"))
-            .with_context(|| format!("reading {}", run.join("run.json").display()))?,
-    )?;
+    let info: serde_json::Value = crate::input::read_json(&run.join("run.json"))?;
     let paths: Vec<PathBuf> = info["data"]
         .as_array()
         .context("run.json: no data list")?

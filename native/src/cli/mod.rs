@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod checkpoint;
 pub mod data;
 pub mod import;
 pub mod import_scd;

@@ -83,7 +83,5 @@ fn write_png(path: &std::path::Path, width: u32, height: u32, rgba: &[u8]) -> an
         let mut writer = encoder.write_header().context("writing PNG header")?;
         writer.write_image_data(rgba).context("writing PNG data")?;
     }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("moving PNG into place at {}", path.display()))?;
-    Ok(())
+    crate::fsutil::commit(&tmp, path)
 }

@@ -36,7 +36,7 @@ pub struct TrainArgs {
 
 #[derive(Debug, Subcommand)]
 enum TrainWhat {
-    /// Train UniGEM on QM9 (objectives.md §5.2).
+    /// Train UniGEM on QM9 (docs/objectives.md §5.2).
     Unigem(UnigemTrainArgs),
 }
 
@@ -159,13 +159,9 @@ fn save_weights(
 
 fn load(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<(UniGem, Meta)> {
     let config = load_config(&dir.join("config.toml"))?;
-    let meta: Meta = serde_json::from_slice(
-        &std::fs::read(dir.join("meta.json"))
-            .with_context(|| format!("reading {}/meta.json", dir.display()))?,
-    )
-    .context("meta.json")?;
+    let meta: Meta = crate::input::read_json(&dir.join("meta.json"))?;
     let path = dir.join("weights.bin");
-    let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let raw = crate::input::read_file(&path)?;
     let model =
         load_le_bytes(config.init(device)?, &raw).with_context(|| format!("{}", path.display()))?;
     Ok((model, meta))
@@ -177,8 +173,7 @@ fn load(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<(UniGem, Me
 /// Unreadable config or data, molecules without the property, non-QM9 atoms.
 pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let TrainWhat::Unigem(args) = &args.what;
-    let config_text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+    let config_text = crate::input::read_text(&args.config)?;
     let config = load_config(&args.config)?;
     let mut mols = Vec::new();
     let mut ys = Vec::new();
@@ -290,7 +285,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             e.values = v;
         }
         model = unflatten(model, &params)?;
-        // The clipping queue restarts from EDM's initial value.
+        clip = AdaptiveClip::from_history(&c.header.clip_history);
         eprintln!("resuming from step {start} in {}", args.out.display());
     }
     let opt = AdamW {
@@ -301,6 +296,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let schedule = NoiseSchedule::polynomial2(1000);
     let clock = Instant::now();
     let mut step = start;
+    let mut clipped = 0usize;
     let meta = |steps_done, property_mae| Meta {
         property: args.property.clone(),
         unit: unit.clone(),
@@ -315,6 +311,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
                     params: &[Vec<f32>],
                     ema: &Option<Ema>,
                     adam: &AdamWState,
+                    clip: &AdaptiveClip,
                     property_mae: Option<f64>|
      -> anyhow::Result<()> {
         let c = crate::learn::checkpoint::Checkpoint {
@@ -328,6 +325,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
                 norm_sum_sq: [0.0; 3],
                 norm_count: 0,
                 seconds: 0.0,
+                clip_history: clip.history(),
             },
             params: params.to_vec(),
             ema: ema.as_ref().map(|e| e.values.clone()),
@@ -364,6 +362,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             );
         }
         let factor = clip.observe(norm);
+        clipped += usize::from(factor < 1.0);
         opt.step(&mut params, &grads, &no_decay, &mut adam, args.lr, factor);
         model = unflatten(model, &params)?;
         if let Some(e) = &mut ema {
@@ -383,7 +382,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         let out_of_time = args.max_seconds.is_some_and(|m| secs >= m);
         if step % args.checkpoint_every.max(1) == 0 || step == args.steps || out_of_time {
-            save_all(step, &params, &ema, &adam, None)?;
+            save_all(step, &params, &ema, &adam, &clip, None)?;
         }
         if out_of_time {
             eprintln!("time budget reached at step {step}");
@@ -407,9 +406,9 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         Some(abs / test_idx.len() as f64)
     };
-    save_all(step, &params, &ema, &adam, property_mae)?;
+    save_all(step, &params, &ema, &adam, &clip, property_mae)?;
     println!(
-        "trained {} steps ({} this run) on {} molecules in {:.1} s → {}",
+        "trained {} steps ({} this run, {clipped} of them clipped) on {} molecules in {:.1} s → {}",
         step,
         step - start,
         train_idx.len(),
@@ -483,15 +482,17 @@ pub fn run_generate(args: &GenerateArgs) -> anyhow::Result<()> {
     let secs = clock.elapsed().as_secs_f64();
     let final_mols = annotate(&out.molecules, &out.property, &meta, 0);
     let text = nucleate_core::io::write::write_extxyz(&final_mols)?;
-    std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::fsutil::write_atomic(&args.out, text.as_bytes())?;
     if let Some(path) = &args.trajectory {
         let frames: Vec<Structure> = out
             .frames
             .iter()
             .flat_map(|f| annotate(&f.molecules, &f.property, &meta, f.t))
             .collect();
-        std::fs::write(path, nucleate_core::io::write::write_extxyz(&frames)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(
+            path,
+            nucleate_core::io::write::write_extxyz(&frames)?.as_bytes(),
+        )?;
     }
     let m = nucleate_core::metrics::evaluate(&out.molecules, None);
     println!(

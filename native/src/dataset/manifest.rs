@@ -68,8 +68,7 @@ impl Manifest {
     /// Missing or malformed file, another format or schema version, counts that do not add up.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(FILE_NAME);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::input::read_text(&path)?;
         let m: Manifest =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         if m.format != FORMAT {

@@ -171,7 +171,7 @@ impl DatasetWriter {
         let sink = HashingWriter::new(std::io::BufWriter::new(file));
         let info = write_parquet(sink, structures, &columns, self.options)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+        crate::fsutil::commit(&tmp, &path)?;
         let n_atoms: usize = structures.iter().map(Structure::n_atoms).sum();
         self.n_structures += structures.len();
         self.n_atoms += n_atoms;

@@ -39,6 +39,10 @@ pub struct Header {
     pub norm_count: u64,
     /// Training seconds before this checkpoint (all invocations).
     pub seconds: f64,
+    /// EDM's adaptive gradient clipping: the recorded gradient norms, oldest first (empty for
+    /// runs without it, and in checkpoints written before it was kept).
+    #[serde(default)]
+    pub clip_history: Vec<f64>,
 }
 
 /// Everything in a checkpoint.
@@ -186,7 +190,7 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
 /// # Errors
 /// I/O and format errors, with the path.
 pub fn read(path: &Path) -> anyhow::Result<Checkpoint> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = crate::input::read_file(path)?;
     decode(&bytes).with_context(|| format!("{}", path.display()))
 }
 
@@ -206,6 +210,7 @@ mod tests {
                 norm_sum_sq: [1.0, 2.0, 3.0],
                 norm_count: 99,
                 seconds: 1.5,
+                clip_history: Vec::new(),
             },
             params: vec![vec![1.0, f32::MIN_POSITIVE], vec![-3.5]],
             ema: Some(vec![vec![0.5, 0.25], vec![1e-30]]),

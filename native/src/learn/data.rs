@@ -44,13 +44,15 @@ pub fn load(data: &DataSection) -> anyhow::Result<(Vec<Structure>, Vec<Source>)>
     let mut all = Vec::new();
     let mut sources = Vec::new();
     for path in &data.paths {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
-        let structures = crate::input::read_structures(path)?;
+        // One read: the stored bytes are hashed, then parsed.
+        let raw = crate::input::read_file(path)?;
+        let sha256 = format!("{:x}", Sha256::digest(&raw));
+        let bytes = raw.len() as u64;
+        let structures = crate::input::structures_from_raw(path, raw)?;
         sources.push(Source {
             path: path.clone(),
             sha256,
-            bytes: bytes.len() as u64,
+            bytes,
             structures: structures.len(),
         });
         all.extend(structures);

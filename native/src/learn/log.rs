@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::write_atomic;
-use crate::plot::{Chart, Series, render_png};
+use crate::plot::{Chart, Mark, Series, parity_chart, render_svg};
 
 /// One logged row.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,14 +81,13 @@ impl MetricsLog {
     /// # Errors
     /// I/O errors other than a missing file.
     pub fn rows(&self) -> anyhow::Result<Vec<Row>> {
-        match std::fs::read_to_string(&self.jsonl) {
-            Ok(text) => Ok(text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", self.jsonl.display())),
+        if !self.jsonl.exists() {
+            return Ok(Vec::new());
         }
+        Ok(crate::input::read_text(&self.jsonl)?
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
     }
 
     /// Keeps only the rows up to `step` (what a resumed run has not yet redone) in both files.
@@ -136,8 +135,8 @@ impl MetricsLog {
         Ok(())
     }
 
-    /// Draws `loss.png` (training and validation loss, log scale) and, when validation rows
-    /// carry an MAE, `val_mae.png`, into `dir`.
+    /// Draws `loss.svg` (training and validation loss, log scale) and, when validation rows
+    /// carry an MAE, `val_mae.svg`, into `dir`.
     ///
     /// # Errors
     /// Rendering or I/O errors.
@@ -160,19 +159,21 @@ impl MetricsLog {
                     name: "train".into(),
                     points: smooth(&train),
                     color: [31, 119, 180],
+                    mark: Mark::Line,
                 },
                 Series {
                     name: "val".into(),
                     points: pick("val", &|r| Some(r.loss)),
                     color: [214, 39, 40],
+                    mark: Mark::Line,
                 },
             ],
             log_y: true,
             width: 800,
             height: 500,
         };
-        let path = dir.join("loss.png");
-        write_atomic(&path, &render_png(&loss)?)?;
+        let path = dir.join("loss.svg");
+        write_atomic(&path, render_svg(&loss)?.as_bytes())?;
         out.push(path);
         let mae = pick("val", &|r| r.mae);
         if !mae.is_empty() {
@@ -184,17 +185,38 @@ impl MetricsLog {
                     name: "val MAE".into(),
                     points: mae,
                     color: [44, 160, 44],
+                    mark: Mark::Line,
                 }],
                 log_y: true,
                 width: 800,
                 height: 500,
             };
-            let path = dir.join("val_mae.png");
-            write_atomic(&path, &render_png(&chart)?)?;
+            let path = dir.join("val_mae.svg");
+            write_atomic(&path, render_svg(&chart)?.as_bytes())?;
             out.push(path);
         }
         Ok(out)
     }
+}
+
+/// Draws `parity.svg` into `dir`: a fine-tuned model's predictions against the reference
+/// values `(reference, predicted)` of the test split.
+///
+/// # Errors
+/// Rendering or I/O errors.
+pub fn plot_parity(
+    dir: &Path,
+    pairs: &[(f64, f64)],
+    target: &str,
+    unit: &str,
+) -> anyhow::Result<PathBuf> {
+    let mae = pairs.iter().map(|(t, p)| (p - t).abs()).sum::<f64>() / pairs.len().max(1) as f64;
+    let path = dir.join("parity.svg");
+    write_atomic(
+        &path,
+        render_svg(&parity_chart(pairs, target, unit, mae))?.as_bytes(),
+    )?;
+    Ok(path)
 }
 
 /// Moving average over a window of 1/20 of the points (at least 1), for noisy batch losses.
@@ -254,8 +276,11 @@ mod tests {
         let files = log.plot(&dir, "eV").unwrap();
         assert_eq!(files.len(), 2);
         for f in files {
-            let bytes = std::fs::read(f).unwrap();
-            assert_eq!(&bytes[1..4], b"PNG");
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(
+                text.starts_with("<svg") && text.contains("<polyline"),
+                "{text}"
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -13,8 +13,8 @@
 //! same command resumes from it and continues the identical loss curve (rows logged after the
 //! checkpoint by a killed run are dropped). Validation runs every `eval_every` steps on the EMA
 //! weights. At the end the run writes `model/` (the EMA weights, or the raw weights without an
-//! EMA, plus the model config and `meta.json`), `eval.json` and the plots `loss.png` (and
-//! `val_mae.png` for fine-tuning).
+//! EMA, plus the model config and `meta.json`), `eval.json` and the plots `loss.svg` (and
+//! `val_mae.svg` and the test split's `parity.svg` for fine-tuning).
 
 pub mod checkpoint;
 pub mod data;
@@ -48,7 +48,7 @@ use sha2::{Digest, Sha256};
 use crate::run_config::{Objective, ObjectiveKind, RunConfig, read_run_config};
 use checkpoint::{Checkpoint, Header, write_atomic};
 use data::{Batches, mix};
-use log::{MetricsLog, Row};
+use log::{MetricsLog, Row, plot_parity};
 
 /// What a saved model knows besides its weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -179,10 +179,7 @@ pub fn load_model(
         ),
     };
     let meta_path = dir.join("meta.json");
-    let meta: ModelMeta = serde_json::from_slice(
-        &std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
-    )
-    .with_context(|| format!("in {}", meta_path.display()))?;
+    let meta: ModelMeta = crate::input::read_json(&meta_path)?;
     let model = DenoiseModelConfig::new(ct.clone())
         .with_force_head(meta.force_head)
         .init(device)?;
@@ -308,10 +305,7 @@ pub fn load_predictor(
 ) -> anyhow::Result<(Predictor, ModelMeta)> {
     let config = model_dir_config(dir)?;
     let meta_path = dir.join("meta.json");
-    let meta: ModelMeta = serde_json::from_slice(
-        &std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
-    )
-    .with_context(|| format!("in {}", meta_path.display()))?;
+    let meta: ModelMeta = crate::input::read_json(&meta_path)?;
     match config {
         nucleate_core::backbone::BackboneConfig::Ct(_) => {
             let (m, _, meta) = load_model(dir, device)?;
@@ -330,8 +324,7 @@ pub fn load_predictor(
             };
             // weights.bin: the representation's values, then the output model's.
             let path = dir.join("weights.bin");
-            let raw =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let raw = crate::input::read_file(&path)?;
             let n_et = 4 * param_sizes(&et).iter().sum::<usize>();
             let (et_bytes, head_bytes) = raw.split_at(n_et.min(raw.len()));
             let et = load_le_bytes(et, et_bytes).with_context(|| format!("{}", path.display()))?;
@@ -361,7 +354,7 @@ pub fn load_predictor(
 }
 
 fn load_weights(model: DenoiseModel, path: &Path) -> anyhow::Result<DenoiseModel> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw = crate::input::read_file(path)?;
     load_le_bytes(model, &raw).with_context(|| format!("{}", path.display()))
 }
 
@@ -497,8 +490,9 @@ impl Task<'_> {
         model: &DenoiseModel,
         idx: &[usize],
         normalizer: &NoiseNormalizer,
-    ) -> anyhow::Result<(f64, Option<f64>, Option<f64>)> {
+    ) -> anyhow::Result<Evaluation> {
         let device = self.device.clone().without_autodiff();
+        let mut pairs = Vec::new();
         let model = model.valid();
         let mut force_abs = 0.0;
         let mut force_n = 0usize;
@@ -516,6 +510,7 @@ impl Task<'_> {
                     let e = p - self.targets[i];
                     loss_sum += e * e;
                     abs_sum += e.abs();
+                    pairs.push((self.targets[i], *p));
                 }
                 if model.force_head.is_some() {
                     let f = model.predict_forces(&batch, &self.readout, &device)?;
@@ -540,8 +535,25 @@ impl Task<'_> {
         let n = idx.len().max(1) as f64;
         let mae = matches!(self.cfg.objective, Objective::Finetune { .. }).then_some(abs_sum / n);
         let force_mae = (force_n > 0).then(|| force_abs / force_n as f64);
-        Ok((loss_sum / n, mae, force_mae))
+        Ok(Evaluation {
+            loss: loss_sum / n,
+            mae,
+            force_mae,
+            pairs,
+        })
     }
+}
+
+/// What [`Task::evaluate`] measures on a set of structures.
+struct Evaluation {
+    /// Mean loss.
+    loss: f64,
+    /// Property MAE in target units (fine-tuning).
+    mae: Option<f64>,
+    /// Force MAE (fine-tuning with forces).
+    force_mae: Option<f64>,
+    /// `(reference, predicted)` per structure (fine-tuning).
+    pairs: Vec<(f64, f64)>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -634,7 +646,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         );
     }
     if kind == ObjectiveKind::Finetune {
-        // backbones.md §3.9: everything is trainable during fine-tuning.
+        // docs/backbones.md §3.9: everything is trainable during fine-tuning.
         cfg.model.freeze_embeddings = false;
     }
     let config_sha = sha256_hex(cfg.text.as_bytes());
@@ -755,7 +767,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             .with_context(|| format!("initialising from {}", init.display()))?
             .with_training(true);
         model.force_head = fresh_head;
-        // objectives.md §0.1: the normaliser keeps accumulating from pretraining.
+        // docs/objectives.md §0.1: the normaliser keeps accumulating from pretraining.
         normalizer = NoiseNormalizer {
             sum: meta.norm_sum,
             sum_sq: meta.norm_sum_sq,
@@ -825,6 +837,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
                 norm_sum_sq: normalizer.sum_sq,
                 norm_count: normalizer.count,
                 seconds,
+                clip_history: Vec::new(),
             },
             params: params.to_vec(),
             ema: ema.as_ref().map(|e| e.values.clone()),
@@ -911,7 +924,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         }
         if step.is_multiple_of(t.eval_every) || step == t.steps {
             let m = eval_model(&params, &ema, &model)?;
-            let (val, mae, _) = task.evaluate(&m, &splits.val, &normalizer)?;
+            let Evaluation { loss: val, mae, .. } = task.evaluate(&m, &splits.val, &normalizer)?;
             last_val = Some(val);
             last_mae = mae;
             log.append(&Row {
@@ -964,12 +977,18 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
     if finished {
         let m = eval_model(&params, &ema, &model)?;
         if matches!(cfg.objective, Objective::Finetune { .. }) {
-            let (_, val_mae, val_force) = task.evaluate(&m, &splits.val, &normalizer)?;
-            let (_, test_mae, test_force) = task.evaluate(&m, &splits.test, &normalizer)?;
-            summary.val_mae = val_mae;
-            summary.test_mae = test_mae;
-            summary.val_force_mae = val_force;
-            summary.test_force_mae = test_force;
+            let val = task.evaluate(&m, &splits.val, &normalizer)?;
+            let test = task.evaluate(&m, &splits.test, &normalizer)?;
+            summary.val_mae = val.mae;
+            summary.test_mae = test.mae;
+            summary.val_force_mae = val.force_mae;
+            summary.test_force_mae = test.force_mae;
+            plot_parity(
+                dir,
+                &test.pairs,
+                target_name.as_deref().unwrap_or("property"),
+                &unit,
+            )?;
         }
         let exported = ema.as_ref().map_or(&params, |e| &e.values);
         let meta = ModelMeta {

@@ -35,17 +35,19 @@ pub fn run(cmd: &mut Command) -> (bool, String, String) {
 }
 
 /// The team's shared data directory (full QM9 and friends, too large to commit):
-/// `$NUCLEATE_SHARED_DATA`, else `../shared/data` beside the repository, else
-/// `/work/shared/data` (where the CI machine keeps it). `None` when none exists; tests that
-/// need the whole dataset then say so and return, the committed slices cover the rest.
-pub fn shared_data() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("NUCLEATE_SHARED_DATA").map(PathBuf::from),
-        Some(repo("../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("qm9").is_dir())
+/// `$NUCLEATE_SHARED_DATA`, else `../shared/data` beside the repository.
+///
+/// # Panics
+/// When neither holds `qm9/`: a test that needs the whole dataset fails, saying where it looked,
+/// rather than passing without checking anything.
+pub fn shared_data() -> PathBuf {
+    let path = std::env::var_os("NUCLEATE_SHARED_DATA")
+        .map_or_else(|| repo("../shared/data"), PathBuf::from);
+    assert!(
+        path.join("qm9").is_dir(),
+        "the shared data directory {} has no qm9/: set NUCLEATE_SHARED_DATA to the directory \
+         holding qm9/, rmd17/ and crystals/ (see docs/data.md)",
+        path.display()
+    );
+    path
 }

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 
 mod comment;
 
-use super::{ReadError, field, xyz::parse_element};
+use super::field::parse_element;
+use super::{ReadError, field};
 use crate::{AtomArray, Label, LabelValue, Structure};
 use comment::{key_values, list_items};
 

@@ -1,6 +1,7 @@
 //! mmCIF (PDBx) coordinate files: the `_atom_site` table of each data block, with the cell from
-//! `_cell`. A private tokenizer reads the CIF syntax (loops, quoted values, text fields); the
-//! small-molecule CIF reader with symmetry expansion is a separate module.
+//! `_cell`. The CIF syntax (loops, quoted values, text fields) is read by the tokenizer shared
+//! with the small-molecule CIF reader (`io/cif_tokens.rs`), which expands symmetry; this one
+//! does not need to.
 //!
 //! * One [`Structure`] per model (`pdbx_PDB_model_num`, in order of first appearance) per data
 //!   block that has atom sites.
@@ -14,13 +15,11 @@
 //!   `residue_numbers` (auth numbering preferred; unknown gives 0) and `hetatm`. Author (`auth_`)
 //!   names are preferred to label names when both are present.
 
-mod tokenizer;
-
 use std::collections::HashMap;
 
+use super::cif_tokens::{self, Kind, Token};
 use super::{ReadError, field};
 use crate::{AtomArray, Structure, elements};
-use tokenizer::{Kind, Token};
 
 /// A loop (or a set of single items of one category, as a one-row table).
 struct Table {
@@ -137,7 +136,7 @@ fn blocks(tokens: Vec<Token>) -> Result<Vec<Block>, ReadError> {
 /// ```
 pub fn read_mmcif(text: &str) -> Result<Vec<Structure>, ReadError> {
     let mut out = Vec::new();
-    for block in blocks(tokenizer::tokenize(text)?)? {
+    for block in blocks(cif_tokens::tokenize(text)?)? {
         let lattice = cell(&block)?;
         let single: Vec<(&String, &(Option<String>, usize))> = block
             .items

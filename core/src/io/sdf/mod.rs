@@ -9,8 +9,9 @@
 //!
 //! Symbols: element symbols (any case); `D` and `T` read as hydrogen (Z = 1); the query and
 //! pseudo-atom symbols `A`, `Q`, `*`, `L`, `LP`, `R`, `R#`, `R1`…, `AH`, `QH`, `X`, `XH`, `M`,
-//! `MH` and V3000 atom lists (`[C,N]`, `NOT [...]`) read as Z = 0 ("no element", shown as `X`).
-//! Any other symbol is an error.
+//! `MH` and V3000 atom lists (`[C,N]`, `NOT [...]`) read as Z = 0 ("no element"). Z = 0 is
+//! shown and written as `X`, ASE's symbol for a dummy atom, everywhere in nucleate (RDKit writes
+//! `*` or `R#` instead); what the query allowed is not kept. Any other symbol is an error.
 //!
 //! Leniency (deliberate, like chemfiles and ASE, unlike RDKit): blank lines between the bond
 //! block and `M  END` are skipped (PubChem's `aspirin.sdf` has them), and a record whose
@@ -156,12 +157,17 @@ fn read_v2000(lines: &[&str], counts_at: usize) -> Result<(Structure, usize), Re
     let counts = line_at(lines, counts_at, "counts line")?;
     let ln = counts_at + 1;
     let remaining = lines.len().saturating_sub(counts_at + 1);
-    let (atoms_text, bonds_text) = match (counts.get(0..3), counts.get(3..6)) {
-        (Some(a), Some(b)) => (a, b),
-        _ => {
-            let mut t = counts.split_whitespace();
-            (t.next().unwrap_or(""), t.next().unwrap_or(""))
-        }
+    // Fixed columns: atoms in 1–3, bonds in 4–6. A shorter line is an error, as in RDKit
+    // ("Counts line too short"): read loosely, it once passed for a molecule of 0 atoms.
+    let (Some(atoms_text), Some(bonds_text)) = (counts.get(0..3), counts.get(3..6)) else {
+        return Err(ReadError::at(
+            ln,
+            "counts line",
+            format!(
+                "counts line too short ({:?}): atom count in columns 1–3, bond count in 4–6",
+                counts
+            ),
+        ));
     };
     let n_atoms = field::count(atoms_text, remaining, ln, "atom count")?;
     let n_bonds = field::count(bonds_text, remaining - n_atoms, ln, "bond count")?;
@@ -349,6 +355,10 @@ mod tests {
         assert_eq!(err("t\n\n\n999999999999 V2000\n"), (4, "atom count".into()));
         assert_eq!(err("t\n\n\n  3  0\n"), (4, "atom count".into()));
         assert_eq!(err("t\n\n\n  a  0\n"), (4, "atom count".into()));
+        // Shorter than the two count fields (RDKit: "Counts line too short"), never 0 atoms.
+        assert_eq!(err("t\n\n\n  0\n"), (4, "counts line".into()));
+        assert_eq!(err("t\n\n\n0 0\n"), (4, "counts line".into()));
+        assert_eq!(err("t\n\n\n\n"), (4, "counts line".into()));
         assert_eq!(err(&WATER.replace("0.9572", "nan   ")), (6, "x".into()));
         assert_eq!(err(&WATER.replace("0.9266", "1.2.3 ")), (7, "y".into()));
         assert_eq!(err(&WATER.replace(" D ", " Qq")), (7, "element".into()));

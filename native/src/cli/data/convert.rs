@@ -87,7 +87,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
             structure_files.len(),
             path.display()
         ));
-        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let raw = input::read_file(path)?;
         let sha256 = sha256_hex(&raw);
         let bytes_on_disk = raw.len() as u64;
         let bytes =
@@ -153,7 +153,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
 
 /// SHA-256 (hex) and size of a file as stored.
 fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw = input::read_file(path)?;
     Ok((sha256_hex(&raw), raw.len() as u64))
 }
 

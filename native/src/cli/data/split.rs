@@ -33,8 +33,7 @@ pub struct SplitArgs {
 pub fn run(args: &SplitArgs) -> anyhow::Result<()> {
     let m = Manifest::load(&args.dir)?;
     let manifest_path = args.dir.join(manifest::FILE_NAME);
-    let manifest_bytes = std::fs::read(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest_bytes = crate::input::read_file(&manifest_path)?;
     let n = m.n_structures;
     let sizes = match (&args.sizes, args.preset) {
         (Some(text), _) => parse_sizes(text, n)?,

@@ -1,11 +1,12 @@
-//! A minimal CIF 1.1 tokenizer: comments, `data_`/`loop_` keywords, tags, bare, quoted
-//! (`'…'`, `"…"`, closed by the quote followed by whitespace) and semicolon text-field values.
+//! The one CIF 1.1 tokenizer, shared by the small-molecule CIF and the mmCIF readers: comments,
+//! `data_`/`loop_` keywords, tags, bare, quoted (`'…'`, `"…"`, closed by the quote followed by
+//! whitespace) and semicolon text-field values.
 
 use crate::io::ReadError;
 
 /// Kinds of CIF tokens.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// `data_NAME` (the name without the prefix).
     Data(String),
     /// `loop_`.
@@ -20,7 +21,7 @@ pub(super) enum Kind {
 
 /// One token and the 1-based line it starts on.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Token {
+pub(crate) struct Token {
     pub line: usize,
     pub kind: Kind,
 }
@@ -29,7 +30,7 @@ pub(super) struct Token {
 ///
 /// # Errors
 /// An unterminated quoted value or text field, naming its line.
-pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, ReadError> {
+pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, ReadError> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
