@@ -57,11 +57,22 @@ function showError(message) {
   document.body.dataset.fileError = message;
 }
 
+// What the reader accepted but could not represent exactly (e.g. a CIF's partial
+// occupancies): shown with the file, not as an error.
+function showNotes(notes) {
+  document.body.dataset.fileNotes = notes.join('\n');
+  if (!notes.length) return;
+  ui.error.textContent = `Note: ${notes.join('; ')}`;
+  ui.error.hidden = false;
+}
+
 async function loadBytes(name, bytes) {
   stop();
   try {
-    showInfo(wasm.load_file(name, bytes));
+    const info = wasm.load_file(name, bytes);
+    showInfo(info);
     showError('');
+    showNotes(JSON.parse(info).notes ?? []);
   } catch (e) {
     showError(`Could not read ${e.message ?? e}`);
   }

@@ -8,7 +8,7 @@
 //! - **Kinds** beyond `core`'s [`Format`]s: `.npz` (rMD17 layout), and `.csv` files told apart
 //!   by their header: `XYZ_Ang` → QM9 (qm9pack), `cif` → CDVAE crystal CSV.
 //! - **Large CSVs** are cut into blocks of whole records and parsed on all cores; blocks come
-//!   back in file order ([`for_each_batch`]), with line numbers and record indices of the whole
+//!   back in file order ([`parse_batches`]), with line numbers and record indices of the whole
 //!   file.
 //! - **Path arguments** may be files, directories (walked recursively, in name order) or glob
 //!   patterns ([`expand_inputs`]).
@@ -273,20 +273,6 @@ pub fn structures_from_raw(path: &Path, raw: Vec<u8>) -> anyhow::Result<Vec<Stru
 /// Records per parallel CSV block: large enough to amortise the hand-off, small enough to keep
 /// both cores busy and memory flat.
 const CSV_BLOCK_RECORDS: usize = 2048;
-
-/// Read `path` and hand its structures to `sink` in file order, in batches (see
-/// [`parse_batches`]). Returns the number of structures delivered.
-///
-/// # Errors
-/// As [`read_structures`], or the first error `sink` returns (which stops the reading).
-pub fn for_each_batch(
-    path: &Path,
-    sink: impl FnMut(Vec<Structure>) -> anyhow::Result<()>,
-) -> anyhow::Result<usize> {
-    let bytes = read_bytes(path)?;
-    let kind = detect(path, &bytes)?;
-    parse_batches(path, &bytes, kind, sink)
-}
 
 /// Parse the decompressed `bytes` of `path` as `kind`, handing structures to `sink` in file
 /// order. CSV datasets are parsed block-wise on all cores; other formats arrive as one batch.

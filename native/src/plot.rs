@@ -249,13 +249,24 @@ mod tests {
         ))
         .unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // The text of every <text> element.
+        let texts: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|p| p.rsplit_once('>').map(|(_, t)| t.trim()))
+            .collect();
         for text in ["loss curve", "step", "loss", "train", "val"] {
-            assert!(svg.contains(&format!(">{text}<")), "{text} missing");
+            assert!(texts.contains(&text), "{text} missing in {texts:?}");
         }
-        // Two series plus their two legend samples.
-        assert_eq!(svg.matches("<polyline").count(), 4, "{svg}");
-        // Log axis labels read as values, not exponents.
-        assert!(svg.contains("e-1<") || svg.contains("e0<"), "{svg}");
+        // Two series plus their two legend samples, in the series' colour (grid lines and
+        // axes are polylines too, in greys).
+        let in_series_colour = svg
+            .split("<polyline")
+            .skip(1)
+            .filter(|p| p.split('>').next().is_some_and(|a| a.contains("#1F77B4")))
+            .count();
+        assert_eq!(in_series_colour, 4, "{svg}");
+        // Log axis labels read as values (1.0e-1), not as their logarithms (-1.000).
+        assert!(texts.iter().any(|t| t.ends_with("e-1")), "{texts:?}");
     }
 
     #[test]

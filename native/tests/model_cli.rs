@@ -38,7 +38,10 @@ fn summary_errors_name_the_file_and_the_key() {
     assert!(err.contains("nope.toml"), "{err}");
     let text = std::fs::read_to_string(repo("configs/egnn-qm9-edm.toml")).expect("config");
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, text.replace("hidden_nf", "hiden_nf")).expect("write");
+    // A misspelt extra key (the real one stays): unknown keys are errors, named.
+    let misspelt = text.replacen("hidden_nf = 256", "hidden_nf = 256\nhiden_nf = 3", 1);
+    assert_ne!(misspelt, text);
+    std::fs::write(&bad, misspelt).expect("write");
     let (ok, _, err) = run(bin().args(["model", "summary", "--json"]).arg(&bad));
     assert!(!ok);
     assert!(

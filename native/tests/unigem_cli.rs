@@ -242,7 +242,7 @@ fn init_continues_training_from_a_model_directory() {
     let (ok, out, err) = train(&cont, "5", &["--init", first_s]);
     assert!(ok, "{err}");
     assert!(err.contains("continuing from step 3"), "{err}");
-    assert!(out.contains("trained 5 steps (2 this run)"), "{out}");
+    assert!(out.contains("trained 5 steps (2 this run,"), "{out}");
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cont.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["steps_done"], 5);

@@ -30,6 +30,9 @@ struct App {
     drag: Option<(f32, f32)>,
     name: String,
     frames: Vec<Structure>,
+    /// What the reader accepted but could not represent exactly (CIF partial occupancies,
+    /// shared sites, a block read as P1), shown with the file.
+    notes: Vec<String>,
     frame: usize,
     images: bool,
     color_by_type: bool,
@@ -161,7 +164,7 @@ impl App {
             })
             .collect();
         format!(
-            "{{\"name\":{},\"frame\":{},\"frames\":{},\"formula\":{},\"atoms\":{},\"bonds\":{},\"periodic\":{},\"has_types\":{},\"labels\":{}}}",
+            "{{\"name\":{},\"frame\":{},\"frames\":{},\"formula\":{},\"atoms\":{},\"bonds\":{},\"periodic\":{},\"has_types\":{},\"labels\":{},\"notes\":[{}]}}",
             json_str(&self.name),
             self.frame,
             self.frames.len(),
@@ -171,6 +174,11 @@ impl App {
             periodic,
             predicted_types(s).is_some(),
             json_str(&labels.join(" · ")),
+            self.notes
+                .iter()
+                .map(|n| json_str(n))
+                .collect::<Vec<_>>()
+                .join(","),
         )
     }
 }
@@ -192,17 +200,25 @@ fn json_str(s: &str) -> String {
 
 /// Parse a dropped or fetched file by its name's extension, with errors naming line and field.
 pub(crate) fn parse_file(name: &str, bytes: &[u8]) -> Result<Vec<Structure>, JsError> {
+    parse_file_with_notes(name, bytes).map(|(frames, _)| frames)
+}
+
+/// [`parse_file`] with the reader's warnings, each naming its line and field.
+fn parse_file_with_notes(
+    name: &str,
+    bytes: &[u8],
+) -> Result<(Vec<Structure>, Vec<String>), JsError> {
     let format = Format::from_file_name(name).ok_or_else(|| {
         JsError::new(&format!(
             "{name}: unrecognised file extension (supported: .xyz .extxyz .sdf .mol .mol2 .pdb .cif .mmcif POSCAR .vasp)"
         ))
     })?;
-    let frames =
-        io::read_bytes(bytes, format).map_err(|e| JsError::new(&format!("{name}: {e}")))?;
+    let (frames, warnings) = io::read_bytes_with_warnings(bytes, format)
+        .map_err(|e| JsError::new(&format!("{name}: {e}")))?;
     if frames.is_empty() {
         return Err(JsError::new(&format!("{name}: no structure in the file")));
     }
-    Ok(frames)
+    Ok((frames, warnings.iter().map(ToString::to_string).collect()))
 }
 
 /// Load a structure or trajectory file (all its frames) and show its first frame. Returns the
@@ -212,10 +228,11 @@ pub(crate) fn parse_file(name: &str, bytes: &[u8]) -> Result<Vec<Structure>, JsE
 /// The file's problem, with its line and field.
 #[wasm_bindgen]
 pub fn load_file(name: &str, bytes: &[u8]) -> Result<String, JsError> {
-    let frames = parse_file(name, bytes)?;
+    let (frames, notes) = parse_file_with_notes(name, bytes)?;
     with_app(|app| {
         app.name = name.to_owned();
         app.frames = frames;
+        app.notes = notes;
         app.frame = 0;
         app.rebuild();
         app.frame_camera();
@@ -493,6 +510,7 @@ async fn run() -> Result<(), JsError> {
         drag: None,
         name: "molecule.xyz".into(),
         frames,
+        notes: Vec::new(),
         frame: 0,
         images: true,
         color_by_type: false,

@@ -149,6 +149,20 @@ async function viewerChecks(page, mode, problems) {
   if (f.atoms !== 5) problems.push(`perovskite frame reads ${JSON.stringify(f)}`);
   if (out.imagesChanged < 200) problems.push(`periodic images toggle changed nothing (${out.imagesChanged})`);
 
+  // A CIF site at half occupancy is read as a full atom, and the page says so.
+  const halfCif = ['data_half', '_cell_length_a 4', '_cell_length_b 4', '_cell_length_c 4',
+    '_cell_angle_alpha 90', '_cell_angle_beta 90', '_cell_angle_gamma 90',
+    "_symmetry_space_group_name_H-M 'P 1'", 'loop_', '_atom_site_label', '_atom_site_fract_x',
+    '_atom_site_fract_y', '_atom_site_fract_z', '_atom_site_occupancy', 'Fe1 0 0 0 1.0',
+    'O1 0.5 0.5 0.5 0.5', ''].join('\n');
+  await page.setInputFiles('#file', { name: 'half.cif', mimeType: 'text/plain', buffer: Buffer.from(halfCif) });
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.frame).name === 'half.cif', null, { timeout: 10_000 });
+  out.notes = await page.evaluate(() => document.body.dataset.fileNotes);
+  const noteText = await page.textContent('#file-error');
+  if (!/occupancy 0\.5/.test(out.notes ?? '') || !/^Note: .*line 16/.test(noteText)) {
+    problems.push(`partial occupancy not reported: notes ${JSON.stringify(out.notes)}, shown ${JSON.stringify(noteText)}`);
+  }
+
   await page.setInputFiles('#file', { name: 'broken.xyz', mimeType: 'text/plain', buffer: Buffer.from('3\nwater\nO 0 0 0\nH 0.96 0 zero\nH -0.24 0.93 0\n') });
   await page.waitForFunction(() => document.body.dataset.fileError, null, { timeout: 10_000 });
   out.error = await page.textContent('#file-error');

@@ -119,8 +119,10 @@ pub fn resolve(
 fn operations(hall: &str) -> Option<SpaceGroupOps> {
     let group = HallSymbol::new(hall.trim())?;
     let mut ops = Vec::new();
+    // moyo lists the centring translations without the zero one.
+    let zero = moyo::base::Translation::zeros();
     for op in group.traverse() {
-        for t in &group.centering_translations {
+        for t in std::iter::once(&zero).chain(&group.centering_translations) {
             let mut rot = [[0.0; 3]; 3];
             let mut trans = [0.0; 3];
             for i in 0..3 {

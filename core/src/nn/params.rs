@@ -275,7 +275,7 @@ mod tests {
             NamedTensor::R3(t) => t.to_data(),
             NamedTensor::R4(t) => t.to_data(),
         };
-        data.to_vec::<f32>().expect("f32")
+        data.try_into_vec::<f32>().expect("f32")
     }
 
     /// A name → tensor map for every parameter of `m` with values unlike any initialisation
@@ -370,7 +370,7 @@ mod tests {
 
     /// name → values of every parameter, read back through `param_names`' order.
     fn state_of(m: &Net) -> BTreeMap<String, Vec<f32>> {
-        let f32s = |t: Tensor<1>| t.to_data().to_vec::<f32>().expect("f32");
+        let f32s = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().expect("f32");
         let linear = |l: &Linear| {
             let w = f32s(l.weight.val().flatten::<1>(0, 1));
             let b = l.bias.as_ref().map(|b| f32s(b.val()));

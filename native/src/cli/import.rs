@@ -11,16 +11,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use burn::tensor::{Tensor, TensorData};
 use clap::{Args, Subcommand};
 use nucleate_core::backbone::torchmdnet::{TorchmdNetHead, import_et};
-use nucleate_core::backbone::{BackboneConfig, DistanceInfluence, EtConfig};
+use nucleate_core::backbone::{BackboneConfig, EtConfig};
 use nucleate_core::head::{Readout, Reduce};
 use nucleate_core::io::torch::{PyValue, TorchTensor};
 
 use super::checkpoint::{
-    boolean, distance_influence, float, int, named_tensor, opt_float, opt_int, read_checkpoint,
-    string,
+    Checkpoint, boolean, distance_influence, float, int, named_tensor, read_checkpoint, string,
 };
 
 use crate::learn::{ModelMeta, save_et_model};

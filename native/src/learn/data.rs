@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::{Label, LabelValue, Structure};
 use serde::Serialize;

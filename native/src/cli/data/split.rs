@@ -3,7 +3,6 @@
 use crate::dataset::Manifest;
 use crate::dataset::manifest::{self, sha256_hex};
 use crate::dataset::split::{Preset, parse_sizes, split};
-use anyhow::Context;
 use serde_json::json;
 use std::path::PathBuf;
 
