@@ -16,6 +16,73 @@ pub fn wgpu_instance() -> wgpu::Instance {
 /// print "ERROR" lines (no display, no `XDG_RUNTIME_DIR`) even though Vulkan then renders fine.
 /// Only a failure of every backend is reported.
 pub fn render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
+    // Drivers also write to stderr while they are probed (Mesa's Vulkan loader tries Wayland and
+    // complains about XDG_RUNTIME_DIR on a headless machine): that text is shown only if no
+    // device comes up.
+    let (found, chatter) = quietly(probe_render_device);
+    match found {
+        Ok(found) => {
+            if !chatter.trim().is_empty() {
+                log::debug!("while probing GPU adapters: {}", chatter.trim());
+            }
+            Ok(found)
+        }
+        Err(e) => {
+            eprint!("{chatter}");
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` with the process's stderr (file descriptor 2) sent to a scratch file, and returns
+/// what was written there with `f`'s result. Elsewhere than on Unix, stderr is left alone.
+fn quietly<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[cfg(unix)]
+    {
+        use std::io::{Read, Seek};
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join(format!("nucleate-probe-{}.log", std::process::id()));
+        let Ok(mut file) = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+        else {
+            return (f(), String::new());
+        };
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: plain descriptor calls on stderr and on a file this function owns; stderr is
+        // restored before returning, and nothing else in this single-threaded start-up writes
+        // to it meanwhile.
+        #[allow(unsafe_code)]
+        let saved = unsafe {
+            let saved = libc::dup(2);
+            if saved >= 0 {
+                libc::dup2(file.as_raw_fd(), 2);
+            }
+            saved
+        };
+        let out = f();
+        if saved >= 0 {
+            #[allow(unsafe_code)]
+            // SAFETY: restores the descriptor saved above and closes the copy.
+            unsafe {
+                libc::dup2(saved, 2);
+                libc::close(saved);
+            }
+        }
+        let mut text = String::new();
+        let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
+        (out, text)
+    }
+    #[cfg(not(unix))]
+    {
+        (f(), String::new())
+    }
+}
+
+fn probe_render_device() -> anyhow::Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
     let primary_first = std::env::var_os("WGPU_BACKEND").is_none();
     let found = if primary_first {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
