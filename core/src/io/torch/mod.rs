@@ -756,6 +756,16 @@ mod tests {
         }
     }
 
+    /// The `data.pkl` bytes of a checkpoint archive.
+    fn pickle_of(archive: &[u8]) -> Vec<u8> {
+        let entries = zip_entries(archive).unwrap();
+        let (n, e) = entries
+            .iter()
+            .find(|(n, _)| n.ends_with("data.pkl"))
+            .unwrap();
+        zip_read(n, e).unwrap().into_owned()
+    }
+
     /// Every expected tensor, exactly: dtype, shape and each f32 value.
     fn check_tensors(got: &BTreeMap<String, TorchTensor>) {
         let exp = expected();
@@ -905,14 +915,7 @@ mod tests {
         });
         assert_err(read_torch_checkpoint(&bad), "left in the pickle");
         // A truncated pickle.
-        let code = {
-            let entries = zip_entries(PLAIN).unwrap();
-            let (n, e) = entries
-                .iter()
-                .find(|(n, _)| n.ends_with("data.pkl"))
-                .unwrap();
-            zip_read(n, e).unwrap().into_owned()
-        };
+        let code = pickle_of(PLAIN);
         for n in 0..code.len() {
             assert!(unpickle("t", &code[..n]).is_err(), "{n}");
         }
@@ -923,14 +926,7 @@ mod tests {
     #[test]
     fn storage_shorter_than_tensor_is_an_error() {
         // Point `layer.weight` ([3, 4] floats, storage '0') at storage '1' (3 floats).
-        let code = {
-            let entries = zip_entries(PLAIN).unwrap();
-            let (n, e) = entries
-                .iter()
-                .find(|(n, _)| n.ends_with("data.pkl"))
-                .unwrap();
-            zip_read(n, e).unwrap().into_owned()
-        };
+        let code = pickle_of(PLAIN);
         let at = code.windows(3).position(|w| w == b"X\x01\x00").unwrap();
         assert_eq!(code[at + 5], b'0');
         let bad = patch_entry(PLAIN, "plain_state_dict/data.pkl", |p| p[at + 5] = b'1');
@@ -994,14 +990,7 @@ mod tests {
             s
         };
         // Mutating the pickle with CRCs fixed reaches the pickle machine, not only the CRC check.
-        let code = {
-            let entries = zip_entries(LIGHTNING).unwrap();
-            let (n, e) = entries
-                .iter()
-                .find(|(n, _)| n.ends_with("data.pkl"))
-                .unwrap();
-            zip_read(n, e).unwrap().into_owned()
-        };
+        let code = pickle_of(LIGHTNING);
         for _ in 0..3000 {
             let mut p = code.clone();
             for _ in 0..1 + next() % 4 {
