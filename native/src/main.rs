@@ -10,6 +10,7 @@ mod learn;
 mod model_config;
 mod plot;
 mod run_config;
+mod train;
 
 use clap::{Parser, Subcommand};
 

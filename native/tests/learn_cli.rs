@@ -121,6 +121,26 @@ max_seconds = 0.0
 const SCD: &str = "kind = \"scd\"";
 const FINETUNE: &str = "kind = \"finetune\"\ntarget = \"homo\"";
 
+/// Every training row of `run` (logged every `every` steps): one read on the logged step
+/// (figures, and the checkpoint with them), none on the steps between, uploads counted.
+fn assert_transfers(run: &Path, every: u64) {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .filter(|v: &serde_json::Value| v["split"] == "train")
+        .collect();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(r["step"].as_u64().expect("step") % every, 0, "{r}");
+        assert_eq!(r["reads"], 1, "one read on a logged step: {r}");
+        assert_eq!(r["unlogged_reads"], 0, "no read on the steps between: {r}");
+        assert!(r["uploads"].as_u64().expect("uploads") > 0, "{r}");
+        assert!(r["bytes_to_device"].as_u64().expect("bytes") > 0, "{r}");
+        assert!(r["bytes_to_host"].as_u64().expect("bytes") > 0, "{r}");
+    }
+}
+
 fn train_losses(run: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .expect("metrics.jsonl")
@@ -262,6 +282,7 @@ fn a_killed_run_resumes_on_the_same_loss_curve() {
     assert!(ok, "{out}\n{err}");
     let reference = train_losses(&straight);
     assert_eq!(reference.len(), 30);
+    assert_transfers(&straight, 1);
 
     // Kill -9 once the run has logged step 12 (checkpoints every 5 steps), then rerun.
     let killed = dir.join("killed");
@@ -520,15 +541,18 @@ fn training_follows_the_cpu_loss_curve(other: &str) {
                 "model.ct.p_dropcond=0.0",
                 "--set",
                 "model.ct.p_droppath=0.0",
+                "--set",
+                "train.log_every=2",
             ]));
         assert!(ok, "{device}: {out}\n{err}");
+        assert_transfers(&r, 2);
         let info: serde_json::Value =
             serde_json::from_slice(&std::fs::read(r.join("run.json")).expect("run.json"))
                 .expect("JSON");
         assert_eq!(info["device"], device);
         curves.push(train_losses(&r));
     }
-    assert_eq!(curves[0].len(), 4);
+    assert_eq!(curves[0].len(), 2);
     for ((step, cpu), (_, theirs)) in curves[0].iter().zip(&curves[1]) {
         assert!(
             // Seen ≤ 1e-6 over these steps: the same f32 model, batches and noise on both

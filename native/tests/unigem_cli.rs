@@ -276,3 +276,32 @@ fn init_continues_training_from_a_model_directory() {
     assert!(!ok && err.contains("model config differs"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// UniGEM's training steps on burn's wgpu backend (lavapipe without a GPU) read from the device
+/// once on a logged step (every 10th) and never on the others.
+#[cfg(feature = "wgpu")]
+#[test]
+fn training_on_wgpu_reads_once_per_logged_step() {
+    let dir = tmp("wgpu");
+    let out = dir.join("model");
+    let (ok, _, err) = train_tiny(
+        &out,
+        &["--steps", "20", "--batch", "8", "--seed", "1", "--device", "wgpu"],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics.jsonl");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for r in &rows {
+        assert_eq!(r["reads"], 1, "{r}");
+        assert_eq!(r["unlogged_reads"], 0, "{r}");
+        assert!(r["uploads"].as_u64().expect("uploads") > 0, "{r}");
+        for term in ["eps", "type", "prop"] {
+            assert!(r[term].as_f64().is_some_and(f64::is_finite), "{term}: {r}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

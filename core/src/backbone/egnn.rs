@@ -644,7 +644,7 @@ impl UniGem {
         let (hb, xb) = run(&self.branch);
         // Per-atom selector: 1 where the atom's system takes the branch.
         let flags: Vec<f64> = branch.iter().map(|&b| f64::from(u8::from(b))).collect();
-        let sel = Tensor::<1>::from_data(
+        let sel = crate::train::transfer::upload::<1, burn::tensor::Float>(
             TensorData::new(flags, [graph.n_systems]),
             (&dx0.device(), dx0.dtype()),
         )

@@ -7,11 +7,12 @@
 //! are marked in `self_loop` so that distances and unit vectors of those edges are exactly
 //! zero without dividing by zero (an atom's periodic images are ordinary edges).
 
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Float, Int, Tensor, TensorData};
 
 use super::BackboneError;
 use crate::Structure;
 use crate::graph::{BatchedGraph, Graph, RadiusGraphOptions, radius_graph_batch};
+use crate::train::transfer::upload;
 
 /// A batch of systems as tensors, with its radius graph.
 ///
@@ -211,11 +212,10 @@ impl AtomGraph {
         let n_edges = raw.idx_i.len();
         let ints = |v: Vec<i64>| {
             let n = v.len();
-            Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device)
+            upload::<1, Int>(TensorData::new(v, [n]), device)
         };
-        let floats2 = |v: Vec<f64>, n: usize| {
-            Tensor::<2>::from_data(TensorData::new(v, [n, 3]), (device, dtype))
-        };
+        let floats2 =
+            |v: Vec<f64>, n: usize| upload::<2, Float>(TensorData::new(v, [n, 3]), (device, dtype));
         Self {
             z: ints(raw.z),
             pos: floats2(raw.pos, n_atoms),
@@ -223,7 +223,7 @@ impl AtomGraph {
             idx_i: ints(raw.idx_i),
             idx_j: ints(raw.idx_j),
             shift: floats2(raw.shift, n_edges),
-            self_loop: Tensor::<1>::from_data(
+            self_loop: upload::<1, Float>(
                 TensorData::new(raw.self_loop, [n_edges]),
                 (device, dtype),
             ),

@@ -91,7 +91,7 @@ impl EquivariantLayerNorm {
             .cast(v.dtype())
             .reshape([1, 3, 3]);
         let [a, b, c] = self.regulariser.diagonal();
-        let reg = Tensor::<3>::from_data(
+        let reg = crate::train::transfer::upload::<3, burn::tensor::Float>(
             TensorData::new(vec![a, 0.0, 0.0, 0.0, b, 0.0, 0.0, 0.0, c], [1, 3, 3]),
             (&v.device(), v.dtype()),
         );

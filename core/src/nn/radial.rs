@@ -13,9 +13,10 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Float, Tensor, TensorData};
 
 use super::cutoff::CosineCutoff;
+use crate::train::transfer::upload;
 
 /// Configuration of [`ExpNormalSmearing`].
 #[derive(Config, Debug)]
@@ -118,8 +119,8 @@ impl ExpNormalSmearing {
             _ => {
                 let (m, b) = self.config().initial_params();
                 (
-                    Tensor::<1>::from_data(TensorData::new(m, [self.num_rbf]), options),
-                    Tensor::<1>::from_data(TensorData::new(b, [self.num_rbf]), options),
+                    upload::<1, Float>(TensorData::new(m, [self.num_rbf]), options),
+                    upload::<1, Float>(TensorData::new(b, [self.num_rbf]), options),
                 )
             }
         };

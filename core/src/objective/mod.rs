@@ -9,8 +9,8 @@ pub mod scd_import;
 pub mod unigem;
 
 pub use denoise::{
-    DenoiseError, DenoiseModel, DenoiseModelConfig, FinetuneSettings, NoiseLevels, StepLoss,
-    cell_repeat, coord_loss, finetune_loss, scd_loss,
+    DenoiseError, DenoiseModel, DenoiseModelConfig, FinetuneSettings, LossFigures, NoiseLevels,
+    StepLoss, cell_repeat, coord_loss, finetune_loss, scd_loss,
 };
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
 pub use pocket::{COMPONENT, extract_ligand, pocket_complex, pocket_scd_loss, split_complex};

@@ -400,6 +400,7 @@ END
                 &device,
             )
             .unwrap()
+            .host()
         };
         let (a, b) = (loss(&near), loss(&near));
         assert_eq!(a.denoise, b.denoise);

@@ -9,13 +9,14 @@
 //! already normalised by the training mean and mean absolute deviation. The batch loss is the
 //! mean over molecules. Node inputs are constant ones; atom types are never noised.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Float, Tensor, TensorData};
 use thiserror::Error;
 
 use super::diffusion::{NoiseSchedule, diffuse, remove_com};
 use crate::Structure;
 use crate::backbone::{AtomGraph, BackboneError, UniGem};
 use crate::nn::scatter_sum;
+use crate::train::transfer::upload;
 
 /// Last integer time of the growth phase (UniGEM's nucleation time `t_n = 10`).
 pub const NUCLEATION_TIME: usize = 10;
@@ -88,12 +89,32 @@ pub fn type_features(z: u8) -> Result<[f64; NODE_NF], UniGemError> {
 pub struct UniGemLoss {
     /// The mean loss over the batch (differentiable), shape `[1]`.
     pub total: Tensor<1>,
-    /// Mean coordinate-noise term.
-    pub eps: f64,
-    /// Mean atom-type term over the growth-phase molecules (0 when there are none).
-    pub types: f64,
-    /// Mean property term over the growth-phase molecules (0 when there are none).
-    pub property: f64,
+    /// `[eps, types, property]` (detached): the mean coordinate-noise term, and the mean
+    /// atom-type and property terms over the growth-phase molecules (0 when there are none).
+    pub figures: Tensor<1>,
+}
+
+impl UniGemLoss {
+    /// Names of the entries of [`UniGemLoss::figures`].
+    pub const FIGURES: [&'static str; 3] = ["eps", "type", "prop"];
+
+    /// The figures read to the host (one read): `[eps, types, property]`.
+    #[must_use]
+    pub fn host(&self) -> [f64; 3] {
+        let v: Vec<f64> = crate::train::transfer::read(self.figures.clone())
+            .iter::<f64>()
+            .collect();
+        [v[0], v[1], v[2]]
+    }
+
+    /// The engine's view of this loss.
+    #[must_use]
+    pub fn losses(self) -> crate::train::Losses {
+        crate::train::Losses {
+            total: self.total,
+            figures: self.figures,
+        }
+    }
 }
 
 /// Centre each molecule and return flat positions and the molecule index of each atom.
@@ -165,41 +186,44 @@ pub fn unigem_loss(
     let out = model.forward(
         &graph,
         Tensor::<2>::ones([n, NODE_NF], opts),
-        Tensor::<1>::from_data(TensorData::new(times, [n_sys]), opts),
+        upload::<1, Float>(TensorData::new(times, [n_sys]), opts),
         &growth,
     )?;
     let eps_flat: Vec<f64> = eps.iter().flatten().copied().collect();
-    let eps_t = Tensor::<2>::from_data(TensorData::new(eps_flat, [n, 3]), opts);
+    let eps_t = upload::<2, Float>(TensorData::new(eps_flat, [n, 3]), opts);
     let l_eps = scatter_sum(
         (eps_t - out.eps_x).square().sum_dim(1),
         graph.batch.clone(),
         n_sys,
     )
     .mul_scalar(0.5 / (3.0 * n_max)); // [B, 1]
-    let h_true = Tensor::<2>::from_data(TensorData::new(h_true, [n, NODE_NF]), opts);
+    let h_true = upload::<2, Float>(TensorData::new(h_true, [n, NODE_NF]), opts);
     let l_type = scatter_sum(
         (h_true - out.atom_types).abs().sum_dim(1),
         graph.batch.clone(),
         n_sys,
     )
     .mul_scalar(1.0 / (NODE_NF as f64 * n_max));
-    let y = Tensor::<2>::from_data(TensorData::new(property.to_vec(), [n_sys, 1]), opts);
+    let y = upload::<2, Float>(TensorData::new(property.to_vec(), [n_sys, 1]), opts);
     let l_prop = (out.property - y).abs();
     let gmask: Vec<f64> = growth.iter().map(|&g| f64::from(u8::from(g))).collect();
-    let gmask = Tensor::<2>::from_data(TensorData::new(gmask, [n_sys, 1]), opts);
+    let gmask = upload::<2, Float>(TensorData::new(gmask, [n_sys, 1]), opts);
     let l_type = l_type.mul(gmask.clone());
     let l_prop = l_prop.mul(gmask);
     let total = (l_eps.clone() + l_type.clone() + l_prop.clone())
         .mean()
         .reshape([1]);
     let n_growth = growth.iter().filter(|&&g| g).count().max(1) as f64;
-    let host = |v: Tensor<2>| -> f64 { v.detach().into_data().iter::<f64>().sum::<f64>() };
-    Ok(UniGemLoss {
-        total,
-        eps: host(l_eps) / n_sys as f64,
-        types: host(l_type) / n_growth,
-        property: host(l_prop) / n_growth,
-    })
+    let part = |v: Tensor<2>, n: f64| v.detach().sum().div_scalar(n);
+    let figures = Tensor::cat(
+        vec![
+            part(l_eps, n_sys as f64),
+            part(l_type, n_growth),
+            part(l_prop, n_growth),
+        ],
+        0,
+    );
+    Ok(UniGemLoss { total, figures })
 }
 
 /// The property head's prediction (normalised units) for clean molecules: the growth-phase
@@ -415,7 +439,12 @@ mod tests {
         let first = eval(&model);
         let l0: f64 = first.total.clone().into_data().iter::<f64>().sum();
         assert!(l0.is_finite() && l0 > 0.0, "{l0}");
-        assert!(first.types > 0.0 && first.property > 0.0 && first.eps > 0.0);
+        let [eps, types, property] = first.host();
+        assert!(types > 0.0 && property > 0.0 && eps > 0.0);
+        // The total is the mean of the per-molecule terms; the figures are per-phase means, so
+        // with two molecules in each phase: total = (eps·4 + (types + property)·2) / 4.
+        let expected = (eps * 4.0 + (types + property) * 2.0) / 4.0;
+        assert!((l0 - expected).abs() < 1e-5 * l0, "{l0} vs {expected}");
         for _ in 0..15 {
             let loss = eval(&model);
             let grads = loss.total.backward();

@@ -16,12 +16,11 @@ use clap::{Args, Subcommand};
 use nucleate_core::Structure;
 use nucleate_core::backbone::{BackboneConfig, UniGem, UniGemConfig};
 use nucleate_core::objective::{
-    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, UniGemMeta as Meta, annotated,
-    phase_times, predict_property, sample, unigem_loss,
+    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, UniGemLoss, UniGemMeta as Meta,
+    annotated, phase_times, predict_property, sample, unigem_loss,
 };
 use nucleate_core::train::{
-    AdamW, AdamWState, AdaptiveClip, Ema, copy_params, flatten, global_norm, gradients,
-    load_le_bytes, to_le_bytes, unflatten,
+    AdamW, Clipping, Engine, EngineConfig, Losses, copy_params, load_le_bytes, to_le_bytes,
 };
 use sha2::Digest;
 
@@ -167,6 +166,60 @@ fn load(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<(UniGem, Me
     Ok((model, meta))
 }
 
+/// UniGEM training as a [`crate::train::Job`]: a step's molecules (drawn with replacement),
+/// times and noise come from (seed, step); constant learning rate; no validation during
+/// training (the held-out MAE is measured at the end).
+struct UniGemJob<'a> {
+    model_device: burn::tensor::Device,
+    mols: &'a [Structure],
+    train_idx: &'a [usize],
+    y_norm: &'a [f64],
+    batch: usize,
+    seed: u64,
+    lr: f64,
+    schedule: NoiseSchedule,
+}
+
+impl crate::train::Job for UniGemJob<'_> {
+    type Model = UniGem;
+
+    fn figures(&self) -> &'static [&'static str] {
+        &UniGemLoss::FIGURES
+    }
+
+    fn lr(&self, _step: u64) -> f64 {
+        self.lr
+    }
+
+    fn loss(&mut self, model: &UniGem, step: u64) -> anyhow::Result<Losses> {
+        let mut rng = SplitMix64::new(mix(self.seed, step) ^ 0x5A5A_A5A5_F0F0_0F0F);
+        let idx: Vec<usize> = (0..self.batch)
+            .map(|_| self.train_idx[rng.range(0, self.train_idx.len() - 1)])
+            .collect();
+        let batch: Vec<Structure> = idx.iter().map(|&i| self.mols[i].clone()).collect();
+        let y: Vec<f64> = idx.iter().map(|&i| self.y_norm[i]).collect();
+        let t = phase_times(self.batch, self.schedule.steps(), &mut rng);
+        let loss = unigem_loss(
+            model,
+            &self.schedule,
+            &batch,
+            &y,
+            &t,
+            &mut rng,
+            &self.model_device,
+        )?;
+        Ok(loss.losses())
+    }
+
+    fn validate(
+        &mut self,
+        _model: &UniGem,
+        _step: u64,
+    ) -> anyhow::Result<Option<(crate::train::log::Row, String)>> {
+        Ok(None)
+    }
+}
+
 /// Runs `nucleate train …`.
 ///
 /// # Errors
@@ -263,138 +316,66 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         start = init_meta.steps_done;
         eprintln!("continuing from step {start} of {}", dir.display());
     }
-    let mut params = flatten(&model);
-    let sizes_p: Vec<usize> = params.iter().map(Vec::len).collect();
-    let mut adam = AdamWState::new(&params);
-    let mut ema = (args.ema_decay > 0.0).then(|| Ema::new(args.ema_decay, &params));
-    let mut clip = AdaptiveClip::default();
-    let ckpt_path = args.out.join("checkpoint.bin");
-    let config_sha = format!("{:x}", sha2::Sha256::digest(config_text.as_bytes()));
-    if ckpt_path.exists() {
-        let c = crate::learn::checkpoint::read(&ckpt_path)?;
-        if c.header.sizes != sizes_p || c.header.config_sha256 != config_sha {
-            bail!(
-                "{} belongs to another model config; use another -o directory",
-                ckpt_path.display()
-            );
-        }
-        start = c.header.step as usize;
-        params = c.params;
-        adam = c.adam;
-        if let (Some(e), Some(v)) = (&mut ema, c.ema) {
-            e.values = v;
-        }
-        model = unflatten(model, &params)?;
-        clip = AdaptiveClip::from_history(&c.header.clip_history);
-        eprintln!("resuming from step {start} in {}", args.out.display());
-    }
-    let opt = AdamW {
-        weight_decay: 1e-12, // EDM: AdamW(amsgrad, wd 1e-12)
-        ..AdamW::default()
-    };
-    let no_decay = vec![true; params.len()];
-    let schedule = NoiseSchedule::polynomial2(1000);
-    let clock = Instant::now();
-    let mut step = start;
-    let mut clipped = 0usize;
-    let meta = |steps_done, property_mae| Meta {
-        property: args.property.clone(),
-        unit: unit.clone(),
-        mean,
-        mad,
-        sizes: sizes.bins.clone(),
-        steps_done,
-        property_mae,
-        holdout: test_idx.len(),
-    };
-    let save_all = |step: usize,
-                    params: &[Vec<f32>],
-                    ema: &Option<Ema>,
-                    adam: &AdamWState,
-                    clip: &AdaptiveClip,
-                    property_mae: Option<f64>|
-     -> anyhow::Result<()> {
-        let c = crate::learn::checkpoint::Checkpoint {
-            header: crate::learn::checkpoint::Header {
-                step: step as u64,
-                config_sha256: config_sha.clone(),
-                sizes: sizes_p.clone(),
-                has_ema: ema.is_some(),
-                adam_step: adam.step,
-                norm_sum: [0.0; 3],
-                norm_sum_sq: [0.0; 3],
-                norm_count: 0,
-                seconds: 0.0,
-                clip_history: clip.history(),
+    let mut engine = Engine::new(
+        &model,
+        EngineConfig {
+            // EDM: AdamW(amsgrad, wd 1e-12) on every parameter.
+            adamw: AdamW {
+                weight_decay: 1e-12,
+                ..AdamW::default()
             },
-            params: params.to_vec(),
-            ema: ema.as_ref().map(|e| e.values.clone()),
-            adam: adam.clone(),
-        };
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))?;
-        crate::fsutil::write_atomic(&ckpt_path, &crate::learn::checkpoint::encode(&c)?)?;
-        // The model directory's weights are the EMA (what EDM and UniGEM sample from).
-        let exported = ema.as_ref().map_or(params, |e| &e.values);
-        save_weights(&args.out, &config_text, exported, &meta(step, property_mae))
+            clipping: Clipping::Adaptive,
+            ema_decay: args.ema_decay,
+            decay_groups: false,
+        },
+    );
+    engine.continue_from(start as u64);
+    let config_sha = format!("{:x}", sha2::Sha256::digest(config_text.as_bytes()));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let files = crate::train::files_in(&args.out, config_sha);
+    let mut job = UniGemJob {
+        model_device: device.clone(),
+        mols: &mols,
+        train_idx: &train_idx,
+        y_norm: &y_norm,
+        batch: args.batch,
+        seed: args.seed,
+        lr: args.lr,
+        schedule: NoiseSchedule::polynomial2(1000),
     };
-    while step < args.steps {
-        let step_seed = mix(args.seed, step as u64);
-        device.seed(step_seed);
-        let mut rng = SplitMix64::new(step_seed ^ 0x5A5A_A5A5_F0F0_0F0F);
-        let idx: Vec<usize> = (0..args.batch)
-            .map(|_| train_idx[rng.range(0, train_idx.len() - 1)])
-            .collect();
-        let batch: Vec<Structure> = idx.iter().map(|&i| mols[i].clone()).collect();
-        let y: Vec<f64> = idx.iter().map(|&i| y_norm[i]).collect();
-        let t = phase_times(args.batch, schedule.steps(), &mut rng);
-        let loss = unigem_loss(&model, &schedule, &batch, &y, &t, &mut rng, &device)?;
-        let grads = gradients(&model, &loss.total.backward());
-        let norm = global_norm(&grads);
-        if !norm.is_finite() {
-            bail!(
-                "training stopped at step {}: non-finite gradient norm (loss eps {}, type {}, prop {}); last checkpoint in {}",
-                step + 1,
-                loss.eps,
-                loss.types,
-                loss.property,
-                args.out.display()
-            );
+    let model = match crate::train::read_checkpoint(&files, &engine).map_err(|e| {
+        e.context(format!(
+            "{} belongs to another model config; use another -o directory",
+            args.out.display()
+        ))
+    })? {
+        Some(c) => {
+            start = c.header.step as usize;
+            eprintln!("resuming from step {start} in {}", args.out.display());
+            crate::train::resume(&c, &mut engine, model, &mut job)?.0
         }
-        let factor = clip.observe(norm);
-        clipped += usize::from(factor < 1.0);
-        opt.step(&mut params, &grads, &no_decay, &mut adam, args.lr, factor);
-        model = unflatten(model, &params)?;
-        if let Some(e) = &mut ema {
-            e.update(&params);
-        }
-        step += 1;
-        let secs = clock.elapsed().as_secs_f64();
-        if step % 10 == 0 || step == args.steps {
-            eprintln!(
-                "step {step}: eps {:.4} type {:.4} prop {:.4} grad norm {norm:.3}{} ({:.2} steps/s)",
-                loss.eps,
-                loss.types,
-                loss.property,
-                if factor < 1.0 { " (clipped)" } else { "" },
-                (step - start) as f64 / secs
-            );
-        }
-        let out_of_time = args.max_seconds.is_some_and(|m| secs >= m);
-        if step % args.checkpoint_every.max(1) == 0 || step == args.steps || out_of_time {
-            save_all(step, &params, &ema, &adam, &clip, None)?;
-        }
-        if out_of_time {
-            eprintln!("time budget reached at step {step}");
-            break;
-        }
-    }
+        None => model,
+    };
+    let schedule = crate::train::Schedule {
+        steps: args.steps as u64,
+        log_every: 10,
+        eval_every: 0,
+        checkpoint_every: args.checkpoint_every.max(1) as u64,
+        max_seconds: args.max_seconds.unwrap_or(0.0),
+        seed: args.seed,
+    };
+    let clock = Instant::now();
+    let (model, outcome) = crate::train::run(&mut job, model, &mut engine, &schedule, &files, 0.0)?;
+    let step = outcome.steps as usize;
+    let exported = engine.state();
+    let weights = exported.ema.unwrap_or(exported.params);
+    let clipped = outcome.clipped;
     // Property MAE of the exported (EMA) weights on the held-out molecules.
     let property_mae = if test_idx.is_empty() {
         None
     } else {
-        let exported = ema.as_ref().map_or(&params, |e| &e.values);
-        let m = unflatten(model.clone(), exported)?.valid();
+        let m = engine.averaged(model).valid();
         let device = device.clone().without_autodiff();
         let mut abs = 0.0;
         for chunk in test_idx.chunks(64) {
@@ -406,11 +387,26 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         Some(abs / test_idx.len() as f64)
     };
-    save_all(step, &params, &ema, &adam, &clip, property_mae)?;
+    // The model directory's weights are the EMA (what EDM and UniGEM sample from).
+    save_weights(
+        &args.out,
+        &config_text,
+        &[weights],
+        &Meta {
+            property: args.property.clone(),
+            unit: unit.clone(),
+            mean,
+            mad,
+            sizes: sizes.bins.clone(),
+            steps_done: step,
+            property_mae,
+            holdout: test_idx.len(),
+        },
+    )?;
     println!(
         "trained {} steps ({} this run, {clipped} of them clipped) on {} molecules in {:.1} s → {}",
         step,
-        step - start,
+        outcome.new_steps,
         train_idx.len(),
         clock.elapsed().as_secs_f64(),
         args.out.display()

@@ -8,7 +8,7 @@ use super::geometry::{centre_molecules, is_periodic, random_rotation, rotate};
 use super::{DenoiseError, DenoiseModel};
 use crate::head::Readout;
 use crate::rng::SplitMix64;
-use crate::train::NoiseNormalizer;
+use crate::train::{Losses, NoiseNormalizer, transfer};
 use crate::{AtomArray, Structure};
 
 /// Noise levels of the pretraining objectives (docs/objectives.md §2.5).
@@ -42,19 +42,70 @@ pub struct FinetuneSettings {
     pub force_weight: f64,
 }
 
-/// A loss and its parts on the host.
+/// A loss and the figures logged with it, all on the device.
 #[derive(Debug, Clone)]
 pub struct StepLoss {
     /// The differentiable loss, shape `[1]`.
     pub total: Tensor<1>,
-    /// Denoising MSE on normalised noise (0 when not computed).
+    /// `[denoise, property, pos_mae, force]` (detached; 0 where not computed): the denoising
+    /// MSE on normalised noise, the property MSE in target units², SCD's `pos_MAE` of the
+    /// denoised positions (Å) and the force MSE (target units² per Å²).
+    pub figures: Tensor<1>,
+}
+
+/// [`StepLoss::figures`] on the host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossFigures {
+    /// Denoising MSE on normalised noise.
     pub denoise: f64,
-    /// Property MSE in target units squared (0 when not computed).
+    /// Property MSE in target units².
     pub property: f64,
-    /// Mean absolute error of the denoised positions (Å), SCD's `pos_MAE` (0 when not computed).
+    /// Mean absolute error of the denoised positions (Å).
     pub pos_mae: f64,
-    /// Force MSE in target units² per Å² (0 when not computed).
+    /// Force MSE.
     pub force: f64,
+}
+
+impl StepLoss {
+    /// Names of the entries of [`StepLoss::figures`].
+    pub const FIGURES: [&'static str; 4] = ["denoise", "property", "pos_mae", "force"];
+
+    /// The figures read to the host (one read).
+    #[must_use]
+    pub fn host(&self) -> LossFigures {
+        let v: Vec<f64> = transfer::read(self.figures.clone()).iter::<f64>().collect();
+        LossFigures {
+            denoise: v[0],
+            property: v[1],
+            pos_mae: v[2],
+            force: v[3],
+        }
+    }
+
+    /// The engine's view of this loss.
+    #[must_use]
+    pub fn losses(self) -> Losses {
+        Losses {
+            total: self.total,
+            figures: self.figures,
+        }
+    }
+
+    fn new(total: Tensor<1>, parts: [Option<Tensor<1>>; 4]) -> Self {
+        let zero = || Tensor::<1>::zeros([1], (&total.device(), total.dtype()));
+        let figures = Tensor::cat(
+            parts
+                .into_iter()
+                .map(|p| p.map_or_else(zero, Tensor::detach))
+                .collect(),
+            0,
+        );
+        Self { total, figures }
+    }
+
+    pub(crate) fn denoising_only((total, pos_mae): (Tensor<1>, Tensor<1>)) -> Self {
+        Self::new(total.clone(), [Some(total), None, Some(pos_mae), None])
+    }
 }
 
 pub(crate) fn check_nonempty(structures: &[Structure]) -> Result<(), DenoiseError> {
@@ -124,30 +175,34 @@ pub(crate) fn target_tensor(
     like: &Tensor<2>,
 ) -> Tensor<2> {
     let flat: Vec<f64> = eps.iter().flat_map(|&e| normalizer.normalize(e)).collect();
-    Tensor::from_data(
+    transfer::upload(
         TensorData::new(flat, [eps.len(), 3]),
         (&like.device(), like.dtype()),
     )
 }
 
-pub(crate) fn host_scalar(t: Tensor<1>) -> f64 {
-    t.detach()
-        .into_data()
-        .iter::<f64>()
-        .next()
-        .unwrap_or(f64::NAN)
-}
-
-pub(crate) fn pos_mae(normalizer: &NoiseNormalizer, pred: &Tensor<2>, eps: &[[f64; 3]]) -> f64 {
-    let p: Vec<f64> = pred.clone().detach().into_data().iter::<f64>().collect();
-    let mut sum = 0.0;
-    for (i, e) in eps.iter().enumerate() {
-        let d = normalizer.denormalize([p[3 * i], p[3 * i + 1], p[3 * i + 2]]);
-        for k in 0..3 {
-            sum += (d[k] - e[k]).abs();
-        }
+/// SCD's `pos_MAE` on the device: the mean of `|denormalise(pred) − ε|`, which is
+/// `|pred − target|·(std + 1e-8)` per axis since `target = (ε − mean)/(std + 1e-8)`.
+pub(crate) fn pos_mae(
+    normalizer: &NoiseNormalizer,
+    pred: &Tensor<2>,
+    target: &Tensor<2>,
+) -> Tensor<1> {
+    let [n, _] = pred.dims();
+    let per_axis = (pred.clone() - target.clone()).detach().abs().sum_dim(0); // [1, 3]
+    let std = normalizer.std();
+    let mut sum = per_axis
+        .clone()
+        .slice([0..1, 0..1])
+        .mul_scalar(std[0] + 1e-8);
+    for k in 1..3 {
+        sum = sum
+            + per_axis
+                .clone()
+                .slice([0..1, k..k + 1])
+                .mul_scalar(std[k] + 1e-8);
     }
-    sum / (3 * eps.len()).max(1) as f64
+    sum.reshape([1]).div_scalar((3 * n).max(1) as f64)
 }
 
 /// The denoising term of a pass: the noise head's prediction against the normalised noise `eps`
@@ -158,24 +213,12 @@ pub(crate) fn denoising(
     vec: Tensor<3>,
     normalizer: &NoiseNormalizer,
     eps: &[[f64; 3]],
-) -> (Tensor<1>, f64, f64) {
+) -> (Tensor<1>, Tensor<1>) {
     let pred = model.noise_head.forward(x, vec);
     let target = target_tensor(normalizer, eps, &pred);
-    let mse = (pred.clone() - target).square().mean().reshape([1]);
-    let value = host_scalar(mse.clone());
-    (mse, value, pos_mae(normalizer, &pred, eps))
-}
-
-impl StepLoss {
-    pub(crate) fn denoising_only((total, denoise, pos_mae): (Tensor<1>, f64, f64)) -> Self {
-        Self {
-            total,
-            denoise,
-            property: 0.0,
-            pos_mae,
-            force: 0.0,
-        }
-    }
+    let pos = pos_mae(normalizer, &pred, &target);
+    let mse = (pred - target).square().mean().reshape([1]);
+    (mse, pos)
 }
 
 /// Plain coordinate denoising (docs/objectives.md §1), on the CT with the mask token as condition.
@@ -276,13 +319,13 @@ pub fn finetune_loss(
     };
     let out = model.pass(&input, None, device)?;
     let y = model.property(&out, readout);
-    let t = Tensor::<2>::from_data(
+    let t = transfer::upload::<2, burn::tensor::Float>(
         TensorData::new(targets.to_vec(), [targets.len(), 1]),
         (&y.device(), y.dtype()),
     );
     let mut prop = (y - t).square().mean().reshape([1]);
-    let property = host_scalar(prop.clone());
-    let mut force = 0.0;
+    let property = prop.clone();
+    let mut force = None;
     if settings.force_weight > 0.0 {
         let head = model.force_head.as_ref().ok_or_else(|| {
             DenoiseError::Forces("force_weight > 0 needs a model with a force head".into())
@@ -291,29 +334,23 @@ pub fn finetune_loss(
         let pred = head
             .forward(out.x.clone(), out.vec.clone())
             .mul_scalar(readout.std);
-        let t = Tensor::<2>::from_data(
+        let t = transfer::upload::<2, burn::tensor::Float>(
             TensorData::new(truth, [pred.dims()[0], 3]),
             (&pred.device(), pred.dtype()),
         );
         let f = (pred - t).square().mean().reshape([1]);
-        force = host_scalar(f.clone());
-        prop = prop + f.mul_scalar(settings.force_weight);
+        prop = prop + f.clone().mul_scalar(settings.force_weight);
+        force = Some(f);
     }
-    let mut loss = StepLoss {
-        total: prop,
-        denoise: 0.0,
-        property,
-        pos_mae: 0.0,
-        force,
-    };
+    let (mut total, mut denoise, mut pos) = (prop, None, None);
     if with_noise && settings.denoise_weight > 0.0 {
         normalizer.update(&eps);
-        let (den, denoise, pos_mae) = denoising(model, out.x, out.vec, normalizer, &eps);
-        loss.total = loss.total + den.mul_scalar(settings.denoise_weight);
-        loss.denoise = denoise;
-        loss.pos_mae = pos_mae;
+        let (den, pos_mae) = denoising(model, out.x, out.vec, normalizer, &eps);
+        total = total + den.clone().mul_scalar(settings.denoise_weight);
+        denoise = Some(den);
+        pos = Some(pos_mae);
     }
-    Ok(loss)
+    Ok(StepLoss::new(total, [denoise, Some(property), pos, force]))
 }
 
 /// The per-atom `forces` of every structure, flattened `[n_atoms · 3]`.

@@ -39,7 +39,9 @@ mod loss;
 pub use geometry::{
     cell_repeat, centre_molecules, random_rotation, rotate, rotation_from_quaternion,
 };
-pub use loss::{FinetuneSettings, NoiseLevels, StepLoss, coord_loss, finetune_loss, scd_loss};
+pub use loss::{
+    FinetuneSettings, LossFigures, NoiseLevels, StepLoss, coord_loss, finetune_loss, scd_loss,
+};
 pub(crate) use loss::{denoising, displaced, noise, plain_noise};
 
 /// Errors of the denoising objectives.
@@ -367,7 +369,8 @@ mod tests {
             &device,
         )
         .unwrap();
-        assert!(l.denoise.is_finite() && l.denoise > 0.0 && l.pos_mae > 0.0);
+        let f = l.host();
+        assert!(f.denoise.is_finite() && f.denoise > 0.0 && f.pos_mae > 0.0);
         assert_eq!(norm.count, 7);
         let grads = l.total.backward();
         let g = crate::train::optim::gradients(&model.emb_head, &grads);
@@ -412,7 +415,8 @@ mod tests {
             &device,
         )
         .unwrap();
-        assert!(l.property > 0.0 && l.denoise > 0.0);
+        let f = l.host();
+        assert!(f.property > 0.0 && f.denoise > 0.0);
         assert!(matches!(
             finetune_loss(
                 &model,

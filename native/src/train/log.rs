@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::write_atomic;
+use crate::fsutil::write_atomic;
 use crate::plot::{Chart, Mark, Series, parity_chart, render_svg};
 
 /// One logged row.
@@ -39,14 +39,76 @@ pub struct Row {
     pub grad_norm: Option<f64>,
     /// Training seconds so far.
     pub seconds: f64,
+    /// The objective's other terms by name (UniGEM's `eps`, `type`, `prop`; `force`).
+    #[serde(flatten, default)]
+    pub terms: std::collections::BTreeMap<String, f64>,
+    /// Device→host reads of the logged step (training rows; a transaction counts once).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reads: Option<u64>,
+    /// Host→device uploads of the logged step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uploads: Option<u64>,
+    /// Bytes read to the host in the logged step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_to_host: Option<u64>,
+    /// Bytes uploaded to the device in the logged step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_to_device: Option<u64>,
+    /// Reads of the training steps since the previous training row that did not log (0:
+    /// steps that log nothing read nothing).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unlogged_reads: Option<u64>,
 }
 
-const CSV_HEADER: &str = "step,split,loss,denoise,property,pos_mae,mae,lr,grad_norm,seconds";
+impl Row {
+    /// A row of `split` at `step` with only the loss and the time.
+    pub fn new(step: u64, split: &str, loss: f64, seconds: f64) -> Self {
+        Self {
+            step,
+            split: split.into(),
+            loss,
+            denoise: None,
+            property: None,
+            pos_mae: None,
+            mae: None,
+            lr: None,
+            grad_norm: None,
+            seconds,
+            terms: std::collections::BTreeMap::new(),
+            reads: None,
+            uploads: None,
+            bytes_to_host: None,
+            bytes_to_device: None,
+            unlogged_reads: None,
+        }
+    }
+
+    /// With the transfers of the step it logs.
+    #[must_use]
+    pub fn with_transfers(mut self, t: nucleate_core::train::transfer::Counters) -> Self {
+        self.reads = Some(t.reads);
+        self.uploads = Some(t.uploads);
+        self.bytes_to_host = Some(t.bytes_to_host);
+        self.bytes_to_device = Some(t.bytes_to_device);
+        self
+    }
+}
+
+const CSV_HEADER: &str = "step,split,loss,denoise,property,pos_mae,mae,lr,grad_norm,seconds,\
+                          reads,uploads,bytes_to_host,bytes_to_device";
 
 fn csv_line(r: &Row) -> String {
     let o = |v: Option<f64>| v.map(|x| format!("{x:e}")).unwrap_or_default();
+    let u = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let t = format!(
+        "{},{},{},{}",
+        u(r.reads),
+        u(r.uploads),
+        u(r.bytes_to_host),
+        u(r.bytes_to_device)
+    );
     format!(
-        "{},{},{:e},{},{},{},{},{},{},{:.3}",
+        "{},{},{:e},{},{},{},{},{},{},{:.3},{t}",
         r.step,
         r.split,
         r.loss,
@@ -241,18 +303,21 @@ mod tests {
     use super::*;
 
     fn row(step: u64, split: &str, loss: f64) -> Row {
-        Row {
-            step,
-            split: split.into(),
-            loss,
-            denoise: Some(loss),
-            property: None,
-            pos_mae: None,
-            mae: (split == "val").then_some(loss / 2.0),
-            lr: Some(1e-3),
-            grad_norm: Some(0.5),
-            seconds: step as f64,
+        let mut r = Row::new(step, split, loss, step as f64);
+        r.denoise = Some(loss);
+        r.mae = (split == "val").then_some(loss / 2.0);
+        r.lr = Some(1e-3);
+        r.grad_norm = Some(0.5);
+        r.terms = [("force".to_string(), 0.25)].into();
+        if split == "train" {
+            r = r.with_transfers(nucleate_core::train::transfer::Counters {
+                reads: 1,
+                uploads: 9,
+                bytes_to_host: 40,
+                bytes_to_device: 1000,
+            });
         }
+        r
     }
 
     #[test]
@@ -272,6 +337,18 @@ mod tests {
         let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 7);
         assert!(csv.starts_with("step,split,loss"));
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(",1,9,40,1000"),
+            "{csv}"
+        );
+        let json = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        assert!(
+            json.contains(
+                "\"reads\":1,\"uploads\":9,\"bytes_to_host\":40,\"bytes_to_device\":1000"
+            ),
+            "{json}"
+        );
+        assert!(json.contains("\"force\":0.25"), "{json}");
         log.append(&row(8, "val", 0.3)).unwrap();
         let files = log.plot(&dir, "eV").unwrap();
         assert_eq!(files.len(), 2);

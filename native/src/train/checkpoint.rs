@@ -1,22 +1,23 @@
 //! Training checkpoints: one file, written atomically, holding everything a run needs to
 //! continue exactly where it stopped.
 //!
-//! Layout of `checkpoint.bin`: the magic `NUCCKPT1`, a little-endian `u64` header length, the
-//! JSON [`Header`], then the raw weights (`f32`), the EMA weights (`f32`, when the run keeps an
-//! EMA), and AdamW's first and second moments (`f64`), each parameter after the other in the
-//! model's visiting order. The file is written under a temporary name, flushed to disk and
+//! Layout of `checkpoint.bin`: the magic `NUCCKPT2`, a little-endian `u64` header length, the
+//! JSON [`Header`], then the engine's flat tensors as little-endian `f32`: the weights, the EMA
+//! weights (when the run keeps an EMA), AdamW's first and second moments, each in the model's
+//! visiting order — exactly what the device holds, so a resumed run continues bit for bit.
+//! Checkpoints of the host optimiser (`NUCCKPT1`, moments in `f64`) still load; their moments
+//! are rounded to `f32`. The file is written under a temporary name, flushed to disk and
 //! renamed over the previous checkpoint, so a run killed at any moment leaves either the old or
 //! the new checkpoint, never a torn one.
 
 use std::path::Path;
 
-pub use crate::fsutil::write_atomic;
-
 use anyhow::{Context, bail};
-use nucleate_core::train::{AdamWState, NoiseNormalizer};
+use nucleate_core::train::{EngineState, NoiseNormalizer};
 use serde::{Deserialize, Serialize};
 
-const MAGIC: &[u8; 8] = b"NUCCKPT1";
+const MAGIC: &[u8; 8] = b"NUCCKPT2";
+const MAGIC_V1: &[u8; 8] = b"NUCCKPT1";
 
 /// The JSON header of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,7 +30,7 @@ pub struct Header {
     pub sizes: Vec<usize>,
     /// Whether EMA weights follow the weights.
     pub has_ema: bool,
-    /// AdamW's step count.
+    /// AdamW's update count (its bias correction).
     pub adam_step: u64,
     /// Noise normaliser buffers: Σu, Σu², count.
     pub norm_sum: [f64; 3],
@@ -50,12 +51,8 @@ pub struct Header {
 pub struct Checkpoint {
     /// Header.
     pub header: Header,
-    /// Weights.
-    pub params: Vec<Vec<f32>>,
-    /// EMA weights.
-    pub ema: Option<Vec<Vec<f32>>>,
-    /// AdamW state.
-    pub adam: AdamWState,
+    /// The engine's state (its `step` and `clip_history` are the header's).
+    pub state: EngineState,
 }
 
 impl Checkpoint {
@@ -75,28 +72,18 @@ impl Checkpoint {
 /// JSON encoding of the header (not expected).
 pub fn encode(c: &Checkpoint) -> anyhow::Result<Vec<u8>> {
     let header = serde_json::to_vec(&c.header)?;
-    let n: usize = c.params.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(16 + header.len() + n * (4 + 4 + 16));
+    let n = c.state.params.len();
+    let mut out = Vec::with_capacity(16 + header.len() + n * 16);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&header);
-    for p in &c.params {
-        for v in p {
+    let s = &c.state;
+    for values in [Some(&s.params), s.ema.as_ref(), Some(&s.m), Some(&s.v)]
+        .into_iter()
+        .flatten()
+    {
+        for v in values {
             out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    if let Some(ema) = &c.ema {
-        for p in ema {
-            for v in p {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-    }
-    for moments in [&c.adam.m, &c.adam.v] {
-        for p in moments {
-            for v in p {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
         }
     }
     Ok(out)
@@ -122,28 +109,19 @@ impl Reader<'_> {
         Ok(s)
     }
 
-    fn f32s(&mut self, sizes: &[usize], what: &str) -> anyhow::Result<Vec<Vec<f32>>> {
-        sizes
-            .iter()
-            .map(|&n| {
-                let b = self.take(n.checked_mul(4).context("size overflow")?, what)?;
-                Ok(b.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect())
-            })
-            .collect()
+    fn f32s(&mut self, n: usize, what: &str) -> anyhow::Result<Vec<f32>> {
+        let b = self.take(n.checked_mul(4).context("size overflow")?, what)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 
-    fn f64s(&mut self, sizes: &[usize], what: &str) -> anyhow::Result<Vec<Vec<f64>>> {
-        sizes
-            .iter()
-            .map(|&n| {
-                let b = self.take(n.checked_mul(8).context("size overflow")?, what)?;
-                Ok(b.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect())
-            })
-            .collect()
+    /// `f64` values rounded to `f32` (version 1 moments).
+    fn f64s_as_f32(&mut self, n: usize, what: &str) -> anyhow::Result<Vec<f32>> {
+        let b = self.take(n.checked_mul(8).context("size overflow")?, what)?;
+        Ok(b.chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect())
     }
 }
 
@@ -153,7 +131,9 @@ impl Reader<'_> {
 /// Wrong magic, truncated data, a bad header, trailing bytes.
 pub fn decode(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let mut r = Reader { bytes, at: 0 };
-    if r.take(8, "magic")? != MAGIC {
+    let magic = r.take(8, "magic")?;
+    let v1 = magic == MAGIC_V1;
+    if magic != MAGIC && !v1 {
         bail!("not a nucleate checkpoint (bad magic)");
     }
     let len_bytes = r.take(8, "header length")?;
@@ -161,27 +141,39 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let len = usize::try_from(len).context("header length")?;
     let header: Header =
         serde_json::from_slice(r.take(len, "header")?).context("checkpoint header")?;
-    let sizes = header.sizes.clone();
-    let params = r.f32s(&sizes, "weights")?;
+    let n = header
+        .sizes
+        .iter()
+        .try_fold(0usize, |a, &b| a.checked_add(b))
+        .context("size overflow")?;
+    let params = r.f32s(n, "weights")?;
     let ema = if header.has_ema {
-        Some(r.f32s(&sizes, "EMA weights")?)
+        Some(r.f32s(n, "EMA weights")?)
     } else {
         None
     };
-    let m = r.f64s(&sizes, "first moments")?;
-    let v = r.f64s(&sizes, "second moments")?;
+    let (m, v) = if v1 {
+        (
+            r.f64s_as_f32(n, "first moments")?,
+            r.f64s_as_f32(n, "second moments")?,
+        )
+    } else {
+        (r.f32s(n, "first moments")?, r.f32s(n, "second moments")?)
+    };
     if r.at != bytes.len() {
         bail!("{} trailing bytes after the checkpoint", bytes.len() - r.at);
     }
     Ok(Checkpoint {
-        adam: AdamWState {
-            step: header.adam_step,
+        state: EngineState {
+            step: header.step,
+            adam_step: header.adam_step,
+            params,
             m,
             v,
+            ema,
+            clip_history: header.clip_history.clone(),
         },
         header,
-        params,
-        ema,
     })
 }
 
@@ -197,6 +189,7 @@ pub fn read(path: &Path) -> anyhow::Result<Checkpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::write_atomic;
 
     fn sample() -> Checkpoint {
         Checkpoint {
@@ -205,19 +198,21 @@ mod tests {
                 config_sha256: "ab".into(),
                 sizes: vec![2, 1],
                 has_ema: true,
-                adam_step: 7,
+                adam_step: 5,
                 norm_sum: [0.1, -0.2, 0.3],
                 norm_sum_sq: [1.0, 2.0, 3.0],
                 norm_count: 99,
                 seconds: 1.5,
-                clip_history: Vec::new(),
+                clip_history: vec![3000.0, 2.5],
             },
-            params: vec![vec![1.0, f32::MIN_POSITIVE], vec![-3.5]],
-            ema: Some(vec![vec![0.5, 0.25], vec![1e-30]]),
-            adam: AdamWState {
+            state: EngineState {
                 step: 7,
-                m: vec![vec![0.1, 0.2], vec![0.3]],
-                v: vec![vec![1e-300, 2.0], vec![3.0]],
+                adam_step: 5,
+                params: vec![1.0, f32::MIN_POSITIVE, -3.5],
+                ema: Some(vec![0.5, 0.25, 1e-30]),
+                m: vec![0.1, 0.2, 0.3],
+                v: vec![1e-30, 2.0, 3.0],
+                clip_history: vec![3000.0, 2.5],
             },
         }
     }
@@ -227,6 +222,24 @@ mod tests {
         let c = sample();
         let bytes = encode(&c).unwrap();
         assert_eq!(decode(&bytes).unwrap(), c);
+    }
+
+    #[test]
+    fn version_1_checkpoints_load_with_moments_rounded_to_f32() {
+        let c = sample();
+        let header = serde_json::to_vec(&c.header).unwrap();
+        let mut bytes = b"NUCCKPT1".to_vec();
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        for v in c.state.params.iter().chain(c.state.ema.as_ref().unwrap()) {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in c.state.m.iter().chain(&c.state.v) {
+            bytes.extend_from_slice(&(f64::from(*v) + 1e-12).to_le_bytes());
+        }
+        let read = decode(&bytes).unwrap();
+        assert_eq!(read, c, "f64 moments within f32 rounding come back as the f32 values");
+        assert!(decode(&bytes[..bytes.len() - 8]).is_err());
     }
 
     #[test]
