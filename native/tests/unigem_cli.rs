@@ -286,7 +286,9 @@ fn training_on_wgpu_reads_once_per_logged_step() {
     let out = dir.join("model");
     let (ok, _, err) = train_tiny(
         &out,
-        &["--steps", "20", "--batch", "8", "--seed", "1", "--device", "wgpu"],
+        &[
+            "--steps", "20", "--batch", "8", "--seed", "1", "--device", "wgpu",
+        ],
     );
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics.jsonl");

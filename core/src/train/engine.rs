@@ -293,7 +293,7 @@ impl Engine {
             adam_step: 0,
             clipped: Tensor::<1>::zeros([1], (&device, dtype)),
             clip_queue: Tensor::<1>::zeros([CLIP_LEN], (&device, dtype))
-                .slice_assign([0..1], scalar(CLIP_START, &device, dtype)),
+                .slice_assign(0..1, scalar(CLIP_START, &device, dtype)),
             clip_len: 1,
             bad: Tensor::<1>::full([3], -1.0, (&device, dtype)),
             bad_figures: None,
@@ -388,7 +388,7 @@ impl Engine {
                 let factor = one.mask_where(over, limit.clone().div(norm.clone()));
                 let recorded = norm.clone().min_pair(limit);
                 if n < CLIP_LEN {
-                    self.clip_queue = self.clip_queue.clone().slice_assign([n..n + 1], recorded);
+                    self.clip_queue = self.clip_queue.clone().slice_assign(n..n + 1, recorded);
                     self.clip_len += 1;
                 } else {
                     self.clip_queue = Tensor::cat(

@@ -235,10 +235,13 @@ mod tests {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         for v in c.state.m.iter().chain(&c.state.v) {
-            bytes.extend_from_slice(&(f64::from(*v) + 1e-12).to_le_bytes());
+            bytes.extend_from_slice(&(f64::from(*v) * (1.0 + 1e-12)).to_le_bytes());
         }
         let read = decode(&bytes).unwrap();
-        assert_eq!(read, c, "f64 moments within f32 rounding come back as the f32 values");
+        assert_eq!(
+            read, c,
+            "f64 moments within f32 rounding come back as the f32 values"
+        );
         assert!(decode(&bytes[..bytes.len() - 8]).is_err());
     }
 

@@ -195,12 +195,12 @@ pub(crate) fn pos_mae(
         .clone()
         .slice([0..1, 0..1])
         .mul_scalar(std[0] + 1e-8);
-    for k in 1..3 {
+    for (k, s) in std.iter().enumerate().skip(1) {
         sum = sum
             + per_axis
                 .clone()
                 .slice([0..1, k..k + 1])
-                .mul_scalar(std[k] + 1e-8);
+                .mul_scalar(s + 1e-8);
     }
     sum.reshape([1]).div_scalar((3 * n).max(1) as f64)
 }
