@@ -2,6 +2,8 @@
 //! tiny model and few sampling steps so the test stays fast.
 
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 mod common;
 use common::{bin, repo, run};
@@ -161,6 +163,85 @@ fn train_reports_held_out_mae_and_resumes_exactly() {
             == std::fs::read(split.join("weights.bin")).unwrap(),
         "60 + 10 resumed steps give the weights of 70 uninterrupted steps"
     );
+}
+
+/// Kill -9 in the middle of a run, rerun the same command: it resumes from the last checkpoint
+/// (moments, EMA, clipping queue, data order) and ends on weights byte-identical to those of an
+/// uninterrupted run.
+#[test]
+fn a_killed_run_resumes_byte_identically() {
+    let dir = tmp("kill");
+    let args = [
+        "--steps",
+        "150",
+        "--batch",
+        "8",
+        "--seed",
+        "5",
+        "--checkpoint-every",
+        "7",
+    ];
+    let straight = dir.join("straight");
+    let (ok, _, err) = train_tiny(&straight, &args);
+    assert!(ok, "{err}");
+
+    let killed = dir.join("killed");
+    let mut child = bin()
+        .args(["train", "unigem", "--config"])
+        .arg(repo("configs/unigem-qm9-tiny.toml"))
+        .arg("--data")
+        .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
+        .arg("-o")
+        .arg(&killed)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        // A row every 10 steps: kill once step 40 is logged, between checkpoints 35 and 42.
+        let rows = std::fs::read_to_string(killed.join("metrics.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if rows >= 4 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "run too slow");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        !killed.join("weights.bin").exists(),
+        "the killed run got to the end"
+    );
+    let (ok, _, err) = train_tiny(&killed, &args);
+    assert!(ok, "{err}");
+    assert!(err.contains("resuming from step"), "{err}");
+    let steps: Vec<u64> = std::fs::read_to_string(killed.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            r["step"].as_u64().expect("step")
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        (1..=15).map(|k| k * 10).collect::<Vec<_>>(),
+        "every logged step once"
+    );
+    assert!(
+        std::fs::read(straight.join("weights.bin")).unwrap()
+            == std::fs::read(killed.join("weights.bin")).unwrap(),
+        "killed and resumed, the run ends on the uninterrupted run's weights"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `--split edm` on the whole of QM9 (the shared data directory, see `common::shared_data`): EDM's 100,000 / 17,748 / 13,083 split,

@@ -13,3 +13,5 @@ mod backend;
 mod generate;
 #[cfg(target_arch = "wasm32")]
 mod predict;
+#[cfg(target_arch = "wasm32")]
+mod train;

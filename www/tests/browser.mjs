@@ -31,6 +31,9 @@ fs.mkdirSync(shots, { recursive: true });
 // 3e-5 Å leaves a 10x margin and is far below any bond-length scale (0.1 Å).
 const HOMO_AGREE_EV = 1e-4;
 const GEN_AGREE_ANGSTROM = 3e-5;
+// Training: the same f32 steps on both backends; after 8 AdamW steps summation-order
+// differences grow but stay far below the loss's own change per step (percents).
+const TRAIN_AGREE = 1e-3;
 
 // The native prediction for the bundled molecule with the shipped model.
 function nativeHomo() {
@@ -258,6 +261,40 @@ async function propertyChecks(page, mode, renderBackend, problems) {
 // streams frames into the viewer while the page's own timer keeps ticking (responsiveness), and
 // ends with the predicted property and the stability verdict. The same seed gives the same
 // molecule again.
+// A few SCD training steps of a small CT in the page, through core's training engine: on the
+// CPU (wasm) always and on WebGPU where the page has it. The same noise every step, so the loss
+// must fall; one read per step; CPU and WebGPU start from the same weights and agree.
+const TRAIN_STEPS = 8;
+async function trainingChecks(page, renderBackend, problems) {
+  const keys = renderBackend === 'WebGPU' ? ['cpu', 'webgpu'] : ['cpu'];
+  const runs = [];
+  for (const key of keys) {
+    const r = await page.evaluate(async ([k, steps]) => {
+      const bytes = new Uint8Array(await (await fetch('assets/molecule.xyz')).arrayBuffer());
+      const t0 = performance.now();
+      try {
+        const report = JSON.parse(await window.wasmBindings.train_steps(k, 'molecule.xyz', bytes, steps));
+        return { ...report, ms: performance.now() - t0 };
+      } catch (e) {
+        return { error: String(e?.message ?? e) };
+      }
+    }, [key, TRAIN_STEPS]);
+    if (r.error) { problems.push(`training on ${key}: ${r.error}`); continue; }
+    runs.push(r);
+    const l = r.losses;
+    if (l.length !== TRAIN_STEPS || !l.every(Number.isFinite)) problems.push(`training on ${key}: losses ${JSON.stringify(l)}`);
+    if (!(l[TRAIN_STEPS - 1] < 0.9 * l[0])) problems.push(`training on ${key}: the loss did not fall (${l[0]} → ${l[TRAIN_STEPS - 1]})`);
+    if (r.reads !== TRAIN_STEPS) problems.push(`training on ${key}: ${r.reads} reads in ${TRAIN_STEPS} steps (expected one per step)`);
+  }
+  if (runs.length === 2) {
+    const [a, b] = runs;
+    const dev = Math.max(...a.losses.map((x, i) => Math.abs(x - b.losses[i]) / Math.abs(x)));
+    if (!(dev <= TRAIN_AGREE)) problems.push(`training: CPU and WebGPU losses differ by ${dev} relative (limit ${TRAIN_AGREE})`);
+    runs.dev = dev;
+  }
+  return runs;
+}
+
 async function generationChecks(page, mode, renderBackend, problems) {
   const out = {};
   await page.waitForFunction(() => document.body.dataset.genModel || document.body.dataset.genError, null, { timeout: 60_000 });
@@ -418,7 +455,8 @@ async function runMode(mode, url) {
     const viewer = await viewerChecks(page, mode, problems);
     const property = await propertyChecks(page, mode, backend, problems);
     const generation = await generationChecks(page, mode, backend, problems);
-    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property, generation };
+    const training = await trainingChecks(page, backend, problems);
+    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property, generation, training };
   } finally {
     await browser.close();
   }
@@ -444,6 +482,8 @@ for (const mode of MODES) {
     for (const run of r.generation?.runs ?? []) console.log(`[${r.mode}] generation on ${run.backend}: ${run.steps} steps in ${(run.ms / 1000).toFixed(2)} s (${(run.ms / run.steps).toFixed(2)} ms/step, kernel compilation included)`);
     if (r.generation?.gpuCheck) console.log(`[${r.mode}] generation WebGPU vs CPU after ${1000 - r.generation.gpuCheck.t} steps of seed 7: max |Δx| ${r.generation.gpuCheck.dev.toExponential(2)} Å`);
     if (r.generation?.formula) console.log(`[${r.mode}] generation: ${r.generation.atoms} atoms, seed 7 → ${r.generation.formula}, predicted homo ${r.generation.property.toFixed(3)} eV, stable=${r.generation.stable} (${r.generation.stable_atoms}/${r.generation.atoms} atoms), valid=${r.generation.valid}; ${r.generation.steps} steps in ${(r.generation.ms / 1000).toFixed(2)} s in the worker (${(r.generation.ms / r.generation.steps).toFixed(2)} ms/step), ${r.generation.frames} frames; main-thread timer ticks ${r.generation.ticks} of ~${Math.round(r.generation.ms / 50)}`);
+    for (const t of r.training ?? []) console.log(`[${r.mode}] training on ${t.backend}: ${t.losses.length} SCD steps of a ${t.parameters}-parameter CT in ${(t.ms / 1000).toFixed(2)} s, loss ${t.losses[0].toFixed(4)} → ${t.losses[t.losses.length - 1].toFixed(4)}; ${t.reads} reads (${t.bytes_to_host} B), ${t.uploads} uploads (${(t.bytes_to_device / 1024).toFixed(0)} KiB)`);
+    if (r.training?.dev !== undefined) console.log(`[${r.mode}] training CPU vs WebGPU: max relative loss difference ${r.training.dev.toExponential(1)}`);
     if (mode.name === 'webgl2' && r.backend !== 'WebGL2') r.problems.push(`expected the WebGL2 fallback, got ${r.backend}`);
     if (mode.name === 'webgpu' && r.backend !== 'WebGPU') r.problems.push(`WebGPU mode rendered with ${r.backend}: WebGPU (SwiftShader) did not come up`);
     if (mode.name === 'webgpu' && r.backend === 'WebGPU') webgpuRendered = true;

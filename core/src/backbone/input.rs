@@ -91,53 +91,8 @@ impl AtomGraph {
         device: &Device,
         dtype: DType,
     ) -> Result<Self, BackboneError> {
-        let n_atoms: usize = structures.iter().map(Structure::n_atoms).sum();
-        if graph.n_atoms() != n_atoms || graph.n_systems != structures.len() {
-            return Err(BackboneError::GraphMismatch {
-                graph_atoms: graph.n_atoms(),
-                graph_systems: graph.n_systems,
-                atoms: n_atoms,
-                systems: structures.len(),
-            });
-        }
-        let largest_z = structures
-            .iter()
-            .flat_map(|s| s.numbers.iter().copied())
-            .enumerate()
-            .fold(None, |best: Option<(usize, u8)>, (atom, z)| match best {
-                Some((_, zb)) if zb >= z => best,
-                _ => Some((atom, z)),
-            });
-        let z: Vec<i64> = structures
-            .iter()
-            .flat_map(|s| s.numbers.iter().map(|&z| i64::from(z)))
-            .collect();
-        let pos: Vec<f64> = structures
-            .iter()
-            .flat_map(|s| s.positions.iter().flatten().copied())
-            .collect();
-        let batch: Vec<i64> = graph.batch.iter().map(|&b| b as i64).collect();
-        let shift: Vec<f64> = graph.shift_cart().into_iter().flatten().collect();
-        let self_loop: Vec<f64> = graph
-            .idx_i
-            .iter()
-            .zip(&graph.idx_j)
-            .zip(&graph.shift_ij)
-            .map(|((i, j), s)| f64::from(u8::from(i == j && *s == [0, 0, 0])))
-            .collect();
-        let idx = |v: &[usize]| v.iter().map(|&k| k as i64).collect::<Vec<_>>();
-        Ok(Self::from_raw(
-            RawGraph {
-                z,
-                pos,
-                batch,
-                idx_i: idx(&graph.idx_i),
-                idx_j: idx(&graph.idx_j),
-                shift,
-                self_loop,
-                n_systems: graph.n_systems,
-                largest_z,
-            },
+        Ok(Self::upload_with_dtype(
+            HostGraph::from_batched(structures, graph)?,
             device,
             dtype,
         ))
@@ -176,38 +131,21 @@ impl AtomGraph {
         device: &Device,
         dtype: DType,
     ) -> Result<Self, BackboneError> {
-        let graphs = structures
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                if s.pbc.iter().any(|&p| p) {
-                    return Err(BackboneError::Config {
-                        field: "pbc",
-                        reason: format!(
-                            "structure {k} is periodic; a complete graph needs molecules (use a \
-                             radius graph)"
-                        ),
-                    });
-                }
-                let n = s.n_atoms();
-                let mut g = Graph::empty(n, None);
-                for i in 0..n {
-                    for j in (0..n).filter(|&j| j != i) {
-                        let r = [0, 1, 2].map(|c| s.positions[j][c] - s.positions[i][c]);
-                        g.idx_i.push(i);
-                        g.idx_j.push(j);
-                        g.shift_ij.push([0; 3]);
-                        g.r_ij.push(r);
-                        g.d_ij.push(r.iter().map(|x| x * x).sum::<f64>().sqrt());
-                    }
-                }
-                Ok(g)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::from_batched_with_dtype(structures, &Graph::batch(&graphs), device, dtype)
+        Ok(Self::upload_with_dtype(
+            HostGraph::complete(structures)?,
+            device,
+            dtype,
+        ))
     }
 
-    fn from_raw(raw: RawGraph, device: &Device, dtype: DType) -> Self {
+    /// Uploads a graph prepared on the host, float tensors in the device's default dtype.
+    pub fn upload(graph: HostGraph, device: &Device) -> Self {
+        let dtype = device.settings().float_dtype.into();
+        Self::upload_with_dtype(graph, device, dtype)
+    }
+
+    /// [`AtomGraph::upload`] with float tensors of type `dtype`.
+    pub fn upload_with_dtype(raw: HostGraph, device: &Device, dtype: DType) -> Self {
         let n_atoms = raw.z.len();
         let n_edges = raw.idx_i.len();
         let ints = |v: Vec<i64>| {
@@ -291,8 +229,11 @@ impl AtomGraph {
     }
 }
 
-/// Host-side arrays of an [`AtomGraph`].
-struct RawGraph {
+/// An [`AtomGraph`]'s arrays on the host, ready to upload: what the neighbour search and the
+/// batching produce. It holds no tensors, so a worker thread can prepare the next batches
+/// while the device runs the current step ([`AtomGraph::upload`] then moves it in one go).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostGraph {
     z: Vec<i64>,
     pos: Vec<f64>,
     batch: Vec<i64>,
@@ -302,4 +243,123 @@ struct RawGraph {
     self_loop: Vec<f64>,
     n_systems: usize,
     largest_z: Option<(usize, u8)>,
+}
+
+impl HostGraph {
+    /// The arrays of `structures` and their batched radius graph (from
+    /// [`crate::graph::radius_graph_batch`] over the same structures, in the same order).
+    ///
+    /// # Errors
+    /// [`BackboneError::GraphMismatch`] when the graph does not belong to `structures`.
+    pub fn from_batched(
+        structures: &[Structure],
+        graph: &BatchedGraph,
+    ) -> Result<Self, BackboneError> {
+        let n_atoms: usize = structures.iter().map(Structure::n_atoms).sum();
+        if graph.n_atoms() != n_atoms || graph.n_systems != structures.len() {
+            return Err(BackboneError::GraphMismatch {
+                graph_atoms: graph.n_atoms(),
+                graph_systems: graph.n_systems,
+                atoms: n_atoms,
+                systems: structures.len(),
+            });
+        }
+        let largest_z = structures
+            .iter()
+            .flat_map(|s| s.numbers.iter().copied())
+            .enumerate()
+            .fold(None, |best: Option<(usize, u8)>, (atom, z)| match best {
+                Some((_, zb)) if zb >= z => best,
+                _ => Some((atom, z)),
+            });
+        let idx = |v: &[usize]| v.iter().map(|&k| k as i64).collect::<Vec<_>>();
+        Ok(Self {
+            z: structures
+                .iter()
+                .flat_map(|s| s.numbers.iter().map(|&z| i64::from(z)))
+                .collect(),
+            pos: structures
+                .iter()
+                .flat_map(|s| s.positions.iter().flatten().copied())
+                .collect(),
+            batch: graph.batch.iter().map(|&b| b as i64).collect(),
+            idx_i: idx(&graph.idx_i),
+            idx_j: idx(&graph.idx_j),
+            shift: graph.shift_cart().into_iter().flatten().collect(),
+            self_loop: graph
+                .idx_i
+                .iter()
+                .zip(&graph.idx_j)
+                .zip(&graph.shift_ij)
+                .map(|((i, j), s)| f64::from(u8::from(i == j && *s == [0, 0, 0])))
+                .collect(),
+            n_systems: graph.n_systems,
+            largest_z,
+        })
+    }
+
+    /// The radius graph of `structures` and their arrays.
+    ///
+    /// # Errors
+    /// [`BackboneError::Graph`] when the neighbour search fails.
+    pub fn radius(
+        structures: &[Structure],
+        options: &RadiusGraphOptions,
+    ) -> Result<Self, BackboneError> {
+        Self::from_batched(structures, &radius_graph_batch(structures, options)?)
+    }
+
+    /// The complete graph of each molecule; see [`AtomGraph::complete`].
+    ///
+    /// # Errors
+    /// [`BackboneError::Config`] when a structure is periodic.
+    pub fn complete(structures: &[Structure]) -> Result<Self, BackboneError> {
+        let graphs = structures
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                if s.pbc.iter().any(|&p| p) {
+                    return Err(BackboneError::Config {
+                        field: "pbc",
+                        reason: format!(
+                            "structure {k} is periodic; a complete graph needs molecules (use a \
+                             radius graph)"
+                        ),
+                    });
+                }
+                let n = s.n_atoms();
+                let mut g = Graph::empty(n, None);
+                for i in 0..n {
+                    for j in (0..n).filter(|&j| j != i) {
+                        let r = [0, 1, 2].map(|c| s.positions[j][c] - s.positions[i][c]);
+                        g.idx_i.push(i);
+                        g.idx_j.push(j);
+                        g.shift_ij.push([0; 3]);
+                        g.r_ij.push(r);
+                        g.d_ij.push(r.iter().map(|x| x * x).sum::<f64>().sqrt());
+                    }
+                }
+                Ok(g)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_batched(structures, &Graph::batch(&graphs))
+    }
+
+    /// Number of atoms.
+    #[must_use]
+    pub fn n_atoms(&self) -> usize {
+        self.z.len()
+    }
+
+    /// Number of edges.
+    #[must_use]
+    pub fn n_edges(&self) -> usize {
+        self.idx_i.len()
+    }
+
+    /// Number of systems.
+    #[must_use]
+    pub fn n_systems(&self) -> usize {
+        self.n_systems
+    }
 }

@@ -9,19 +9,22 @@ pub mod scd_import;
 pub mod unigem;
 
 pub use denoise::{
-    DenoiseError, DenoiseModel, DenoiseModelConfig, FinetuneSettings, LossFigures, NoiseLevels,
-    StepLoss, cell_repeat, coord_loss, finetune_loss, scd_loss,
+    DenoiseBatch, DenoiseError, DenoiseModel, DenoiseModelConfig, FinetuneSettings, LossFigures,
+    NoiseLevels, StepLoss, cell_repeat, coord_loss, denoise_batch_loss, finetune_loss,
+    prepare_coord, prepare_finetune, prepare_scd, scd_loss,
 };
 pub use diffusion::{NoiseSchedule, Transition, diffuse, remove_com};
-pub use pocket::{COMPONENT, extract_ligand, pocket_complex, pocket_scd_loss, split_complex};
+pub use pocket::{
+    COMPONENT, extract_ligand, pocket_complex, pocket_scd_loss, prepare_pocket_scd, split_complex,
+};
 pub use sampler::{
     AtomCountHistogram, Guidance, QM9_ATOM_COUNTS, SampleFrame, Sampler, SamplerStep, Samples,
     StepOutputs, StepValues, annotated, sample,
 };
 pub use scd_import::{ScdImport, import_scd};
 pub use unigem::{
-    NUCLEATION_TIME, SplitMix64, UniGemError, UniGemLoss, UniGemMeta, phase_times,
-    predict_property, type_features, unigem_loss,
+    NUCLEATION_TIME, SplitMix64, UniGemBatch, UniGemError, UniGemLoss, UniGemMeta, phase_times,
+    predict_property, prepare_unigem, type_features, unigem_batch_loss, unigem_loss,
 };
 
 /// An autodiff CPU device for a test that calls `backward`, with the guard that serialises such

@@ -12,10 +12,12 @@
 use burn::tensor::Device;
 
 use super::denoise::{
-    DenoiseError, DenoiseModel, NoiseLevels, StepLoss, centre_molecules, denoising, displaced,
-    noise, plain_noise,
+    DenoiseBatch, DenoiseError, DenoiseModel, NoiseLevels, StepLoss, centre_molecules,
+    conditioned_batch, denoise_batch_loss, displaced, noise, plain_noise,
 };
 use super::unigem::SplitMix64;
+use crate::backbone::HostGraph;
+use crate::graph::RadiusGraphOptions;
 use crate::train::NoiseNormalizer;
 use crate::{AtomArray, Structure};
 
@@ -277,6 +279,21 @@ pub fn pocket_scd_loss(
     rng: &mut SplitMix64,
     device: &Device,
 ) -> Result<StepLoss, DenoiseError> {
+    let batch = prepare_pocket_scd(complexes, levels, normalizer, rng, &model.graph_options())?;
+    denoise_batch_loss(model, &batch, device)
+}
+
+/// The host half of [`pocket_scd_loss`]: updates `normalizer` with this batch's noise.
+///
+/// # Errors
+/// [`DenoiseError`] for empty input, complexes without a ligand or pocket, bad cells.
+pub fn prepare_pocket_scd(
+    complexes: &[Structure],
+    levels: NoiseLevels,
+    normalizer: &mut NoiseNormalizer,
+    rng: &mut SplitMix64,
+    options: &RadiusGraphOptions,
+) -> Result<DenoiseBatch, DenoiseError> {
     if complexes.is_empty() {
         return Err(DenoiseError::Empty);
     }
@@ -291,14 +308,9 @@ pub fn pocket_scd_loss(
     let reg = plain_noise(n_pocket, levels.regularise, rng);
     let eps = noise(&ligands, levels.corrupt, rng);
     normalizer.update(&eps);
-    let first = model.pass(&displaced(&pockets, &reg), None, device)?;
-    let cond = model
-        .emb_head
-        .forward(first.x, first.graph.batch.clone(), first.graph.n_systems);
-    let second = model.pass(&displaced(&ligands, &eps), Some(cond), device)?;
-    Ok(StepLoss::denoising_only(denoising(
-        model, second.x, second.vec, normalizer, &eps,
-    )))
+    let condition = HostGraph::radius(&displaced(&pockets, &reg), options)?;
+    let input = HostGraph::radius(&displaced(&ligands, &eps), options)?;
+    Ok(conditioned_batch(condition, input, eps, *normalizer))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use super::diffusion::{NoiseSchedule, diffuse, remove_com};
 use crate::Structure;
-use crate::backbone::{AtomGraph, BackboneError, UniGem};
+use crate::backbone::{AtomGraph, BackboneError, HostGraph, UniGem};
 use crate::nn::scatter_sum;
 use crate::train::transfer::upload;
 
@@ -130,20 +130,39 @@ pub fn centred_positions(molecules: &[Structure]) -> (Vec<[f64; 3]>, Vec<usize>)
     (x, batch)
 }
 
-/// UniGEM's loss on `molecules` with normalised property labels `property` (one per molecule),
-/// integer times `t` and the generator `rng` for the noise.
+/// The host half of a UniGEM step: the diffused molecules' complete graph, the noise, the
+/// true atom types and the phase of each molecule. It holds no tensors (see
+/// [`crate::objective::DenoiseBatch`] for why); [`unigem_batch_loss`] is the device half.
+#[derive(Debug, Clone)]
+pub struct UniGemBatch {
+    graph: HostGraph,
+    eps: Vec<f64>,
+    h_true: Vec<f64>,
+    property: Vec<f64>,
+    times: Vec<f64>,
+    growth: Vec<bool>,
+    n_max: f64,
+}
+
+impl UniGemBatch {
+    /// `[atoms, edges]` of the batch's graph.
+    #[must_use]
+    pub fn shape(&self) -> [usize; 2] {
+        [self.graph.n_atoms(), self.graph.n_edges()]
+    }
+}
+
+/// The host half of [`unigem_loss`].
 ///
 /// # Errors
-/// [`UniGemError`] for inconsistent inputs, non-QM9 atoms or network shape errors.
-pub fn unigem_loss(
-    model: &UniGem,
+/// [`UniGemError`] for inconsistent inputs or non-QM9 atoms.
+pub fn prepare_unigem(
     schedule: &NoiseSchedule,
     molecules: &[Structure],
     property: &[f64],
     t: &[usize],
     rng: &mut SplitMix64,
-    device: &burn::tensor::Device,
-) -> Result<UniGemLoss, UniGemError> {
+) -> Result<UniGemBatch, UniGemError> {
     let n_sys = molecules.len();
     if n_sys == 0 || molecules.iter().any(|m| m.numbers.is_empty()) {
         return Err(UniGemError::Empty);
@@ -175,36 +194,72 @@ pub fn unigem_loss(
         }
         offset += n;
     }
-    let graph = AtomGraph::complete(&noisy, device)?;
-    let n = graph.n_atoms;
+    Ok(UniGemBatch {
+        graph: HostGraph::complete(&noisy)?,
+        eps: eps.iter().flatten().copied().collect(),
+        h_true,
+        property: property.to_vec(),
+        times: t
+            .iter()
+            .map(|&ti| ti as f64 / schedule.steps() as f64)
+            .collect(),
+        growth: t.iter().map(|&ti| ti <= NUCLEATION_TIME).collect(),
+        n_max,
+    })
+}
+
+/// UniGEM's loss on `molecules` with normalised property labels `property` (one per molecule),
+/// integer times `t` and the generator `rng` for the noise.
+///
+/// # Errors
+/// [`UniGemError`] for inconsistent inputs, non-QM9 atoms or network shape errors.
+pub fn unigem_loss(
+    model: &UniGem,
+    schedule: &NoiseSchedule,
+    molecules: &[Structure],
+    property: &[f64],
+    t: &[usize],
+    rng: &mut SplitMix64,
+    device: &burn::tensor::Device,
+) -> Result<UniGemLoss, UniGemError> {
+    let batch = prepare_unigem(schedule, molecules, property, t, rng)?;
+    unigem_batch_loss(model, &batch, device)
+}
+
+/// The device half of a UniGEM step: uploads `batch`, runs the EGNN and returns the loss.
+///
+/// # Errors
+/// Network shape errors.
+pub fn unigem_batch_loss(
+    model: &UniGem,
+    batch: &UniGemBatch,
+    device: &burn::tensor::Device,
+) -> Result<UniGemLoss, UniGemError> {
+    let graph = AtomGraph::upload(batch.graph.clone(), device);
+    let (n, n_sys, n_max) = (graph.n_atoms, graph.n_systems, batch.n_max);
     let opts = (&graph.pos.device(), graph.pos.dtype());
-    let growth: Vec<bool> = t.iter().map(|&ti| ti <= NUCLEATION_TIME).collect();
-    let times: Vec<f64> = t
-        .iter()
-        .map(|&ti| ti as f64 / schedule.steps() as f64)
-        .collect();
+    let growth = &batch.growth;
     let out = model.forward(
         &graph,
         Tensor::<2>::ones([n, NODE_NF], opts),
-        upload::<1, Float>(TensorData::new(times, [n_sys]), opts),
-        &growth,
+        upload::<1, Float>(TensorData::new(batch.times.clone(), [n_sys]), opts),
+        growth,
     )?;
-    let eps_flat: Vec<f64> = eps.iter().flatten().copied().collect();
-    let eps_t = upload::<2, Float>(TensorData::new(eps_flat, [n, 3]), opts);
+    let eps_t = upload::<2, Float>(TensorData::new(batch.eps.clone(), [n, 3]), opts);
     let l_eps = scatter_sum(
         (eps_t - out.eps_x).square().sum_dim(1),
         graph.batch.clone(),
         n_sys,
     )
     .mul_scalar(0.5 / (3.0 * n_max)); // [B, 1]
-    let h_true = upload::<2, Float>(TensorData::new(h_true, [n, NODE_NF]), opts);
+    let h_true = upload::<2, Float>(TensorData::new(batch.h_true.clone(), [n, NODE_NF]), opts);
     let l_type = scatter_sum(
         (h_true - out.atom_types).abs().sum_dim(1),
         graph.batch.clone(),
         n_sys,
     )
     .mul_scalar(1.0 / (NODE_NF as f64 * n_max));
-    let y = upload::<2, Float>(TensorData::new(property.to_vec(), [n_sys, 1]), opts);
+    let y = upload::<2, Float>(TensorData::new(batch.property.clone(), [n_sys, 1]), opts);
     let l_prop = (out.property - y).abs();
     let gmask: Vec<f64> = growth.iter().map(|&g| f64::from(u8::from(g))).collect();
     let gmask = upload::<2, Float>(TensorData::new(gmask, [n_sys, 1]), opts);

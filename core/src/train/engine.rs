@@ -118,6 +118,9 @@ pub struct EngineState {
 /// Why a state does not fit the engine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
+    /// The device failed before the figures could be read.
+    #[error("reading the step's figures from the device: {0}")]
+    Read(String),
     /// Another number of values.
     #[error(
         "the model has {expected} parameter values, the saved state {got} (another model config?)"
@@ -578,6 +581,18 @@ impl Engine {
     pub fn figures(&mut self) -> Option<StepFigures> {
         let (t, k) = self.figures_tensor()?;
         Some(Self::parse_figures(&host(&transfer::read(t)), k))
+    }
+
+    /// [`Engine::figures`] without blocking (the browser's WebGPU cannot block on a read).
+    ///
+    /// # Errors
+    /// [`EngineError::Read`] when the device failed since its last synchronisation.
+    pub async fn figures_async(&mut self) -> Result<Option<StepFigures>, EngineError> {
+        let Some((t, k)) = self.figures_tensor() else {
+            return Ok(None);
+        };
+        let data = transfer::read_async(t).await.map_err(EngineError::Read)?;
+        Ok(Some(Self::parse_figures(&host(&data), k)))
     }
 
     fn state_tensors(&self) -> Vec<Tensor<1>> {

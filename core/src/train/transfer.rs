@@ -91,6 +91,25 @@ where
     data
 }
 
+/// [`read`] without blocking, as a browser's WebGPU requires (counted as one read).
+///
+/// # Errors
+/// The backend's error, in words, when the device failed since its last synchronisation.
+pub async fn read_async<const D: usize, K>(tensor: Tensor<D, K>) -> Result<TensorData, String>
+where
+    K: burn::tensor::kind::Basic,
+{
+    let data = tensor
+        .into_data_async()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    add(|c| {
+        c.reads += 1;
+        c.bytes_to_host += data.bytes().len() as u64;
+    });
+    Ok(data)
+}
+
 /// Several float tensors read back in one transaction (counted as one read).
 pub fn read_all(tensors: Vec<Tensor<1>>) -> Vec<TensorData> {
     let tx = tensors

@@ -16,11 +16,13 @@ use clap::{Args, Subcommand};
 use nucleate_core::Structure;
 use nucleate_core::backbone::{BackboneConfig, UniGem, UniGemConfig};
 use nucleate_core::objective::{
-    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, UniGemLoss, UniGemMeta as Meta,
-    annotated, phase_times, predict_property, sample, unigem_loss,
+    AtomCountHistogram, Guidance, NoiseSchedule, SplitMix64, UniGemBatch, UniGemLoss,
+    UniGemMeta as Meta, annotated, phase_times, predict_property, prepare_unigem, sample,
+    unigem_batch_loss,
 };
 use nucleate_core::train::{
-    AdamW, Clipping, Engine, EngineConfig, Losses, copy_params, load_le_bytes, to_le_bytes,
+    AdamW, Clipping, Engine, EngineConfig, Losses, NoiseNormalizer, copy_params, load_le_bytes,
+    to_le_bytes,
 };
 use sha2::Digest;
 
@@ -182,6 +184,7 @@ struct UniGemJob<'a> {
 
 impl crate::train::Job for UniGemJob<'_> {
     type Model = UniGem;
+    type Batch = UniGemBatch;
 
     fn figures(&self) -> &'static [&'static str] {
         &UniGemLoss::FIGURES
@@ -191,7 +194,7 @@ impl crate::train::Job for UniGemJob<'_> {
         self.lr
     }
 
-    fn loss(&mut self, model: &UniGem, step: u64) -> anyhow::Result<Losses> {
+    fn prepare(&self, step: u64, _normalizer: &mut NoiseNormalizer) -> anyhow::Result<UniGemBatch> {
         let mut rng = SplitMix64::new(mix(self.seed, step) ^ 0x5A5A_A5A5_F0F0_0F0F);
         let idx: Vec<usize> = (0..self.batch)
             .map(|_| self.train_idx[rng.range(0, self.train_idx.len() - 1)])
@@ -199,22 +202,22 @@ impl crate::train::Job for UniGemJob<'_> {
         let batch: Vec<Structure> = idx.iter().map(|&i| self.mols[i].clone()).collect();
         let y: Vec<f64> = idx.iter().map(|&i| self.y_norm[i]).collect();
         let t = phase_times(self.batch, self.schedule.steps(), &mut rng);
-        let loss = unigem_loss(
-            model,
-            &self.schedule,
-            &batch,
-            &y,
-            &t,
-            &mut rng,
-            &self.model_device,
-        )?;
-        Ok(loss.losses())
+        Ok(prepare_unigem(&self.schedule, &batch, &y, &t, &mut rng)?)
+    }
+
+    fn shape(&self, batch: &UniGemBatch) -> [usize; 2] {
+        batch.shape()
+    }
+
+    fn loss(&self, model: &UniGem, batch: UniGemBatch) -> anyhow::Result<Losses> {
+        Ok(unigem_batch_loss(model, &batch, &self.model_device)?.losses())
     }
 
     fn validate(
-        &mut self,
+        &self,
         _model: &UniGem,
         _step: u64,
+        _normalizer: &NoiseNormalizer,
     ) -> anyhow::Result<Option<(crate::train::log::Row, String)>> {
         Ok(None)
     }
@@ -334,7 +337,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let files = crate::train::files_in(&args.out, config_sha);
-    let mut job = UniGemJob {
+    let job = UniGemJob {
         model_device: device.clone(),
         mols: &mols,
         train_idx: &train_idx,
@@ -344,7 +347,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         lr: args.lr,
         schedule: NoiseSchedule::polynomial2(1000),
     };
-    let model = match crate::train::read_checkpoint(&files, &engine).map_err(|e| {
+    let begin = match crate::train::read_checkpoint(&files, &engine).map_err(|e| {
         e.context(format!(
             "{} belongs to another model config; use another -o directory",
             args.out.display()
@@ -353,9 +356,9 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         Some(c) => {
             start = c.header.step as usize;
             eprintln!("resuming from step {start} in {}", args.out.display());
-            crate::train::resume(&c, &mut engine, model, &mut job)?.0
+            crate::train::resume(&c, &mut engine, model)?
         }
-        None => model,
+        None => crate::train::Start::fresh(model, NoiseNormalizer::default()),
     };
     let schedule = crate::train::Schedule {
         steps: args.steps as u64,
@@ -366,7 +369,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
     };
     let clock = Instant::now();
-    let (model, outcome) = crate::train::run(&mut job, model, &mut engine, &schedule, &files, 0.0)?;
+    let (model, outcome) = crate::train::run(&job, begin, &mut engine, &schedule, &files)?;
     let step = outcome.steps as usize;
     let exported = engine.state();
     let weights = exported.ema.unwrap_or(exported.params);

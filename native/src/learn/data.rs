@@ -108,7 +108,8 @@ pub struct Batches {
     seed: u64,
     n: usize,
     batch: usize,
-    epoch: Option<(u64, Vec<usize>)>,
+    /// The permutation of the last epoch asked for (the batch worker asks in step order).
+    epoch: std::sync::Mutex<Option<(u64, Vec<usize>)>>,
 }
 
 impl Batches {
@@ -118,22 +119,26 @@ impl Batches {
             seed,
             n,
             batch,
-            epoch: None,
+            epoch: std::sync::Mutex::new(None),
         }
     }
 
     /// Positions (in `0..n`) of the batch of `step` (0-based).
-    pub fn at(&mut self, step: u64) -> Vec<usize> {
+    pub fn at(&self, step: u64) -> Vec<usize> {
         let n = self.n as u64;
         let start = step * self.batch as u64;
+        // A poisoned lock only means another thread panicked mid-update: recompute.
+        let mut cache = self
+            .epoch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         (start..start + self.batch as u64)
             .map(|pos| {
                 let epoch = pos / n;
-                if self.epoch.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                    let p = permutation(self.n, mix(self.seed, epoch));
-                    self.epoch = Some((epoch, p));
+                if cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    *cache = Some((epoch, permutation(self.n, mix(self.seed, epoch))));
                 }
-                let perm = self.epoch.as_ref().map(|(_, p)| p);
+                let perm = cache.as_ref().map(|(_, p)| p);
                 perm.map_or(0, |p| p[(pos % n) as usize])
             })
             .collect()
@@ -228,9 +233,9 @@ mod tests {
 
     #[test]
     fn batches_depend_only_on_seed_and_step() {
-        let mut a = Batches::new(7, 10, 4);
+        let a = Batches::new(7, 10, 4);
         let seq: Vec<Vec<usize>> = (0..6).map(|s| a.at(s)).collect();
-        let mut b = Batches::new(7, 10, 4);
+        let b = Batches::new(7, 10, 4);
         assert_eq!(b.at(4), seq[4]);
         assert_eq!(b.at(1), seq[1]);
         // Every epoch visits every structure once: steps 0..5 cover 20 positions = 2 epochs.

@@ -22,10 +22,12 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use nucleate_core::Structure;
+use nucleate_core::graph::RadiusGraphOptions;
 use nucleate_core::head::{Readout, Reduce};
 use nucleate_core::objective::{
-    DenoiseModel, DenoiseModelConfig, FinetuneSettings, NoiseLevels, StepLoss, cell_repeat,
-    coord_loss, finetune_loss, pocket_scd_loss, scd_loss,
+    DenoiseBatch, DenoiseModel, DenoiseModelConfig, FinetuneSettings, NoiseLevels, StepLoss,
+    cell_repeat, denoise_batch_loss, prepare_coord, prepare_finetune, prepare_pocket_scd,
+    prepare_scd,
 };
 use nucleate_core::rng::SplitMix64;
 use nucleate_core::train::{
@@ -92,6 +94,8 @@ pub struct RunSummary {
     pub unit: Option<String>,
     /// Seed.
     pub seed: u64,
+    /// Distinct `[atoms, edges]` batch shapes the last invocation's steps met.
+    pub batch_shapes: usize,
 }
 
 /// A pretraining or fine-tuning run as a [`Job`] of the training loop.
@@ -104,19 +108,18 @@ struct Task<'a> {
     device: &'a burn::tensor::Device,
     batches: Batches,
     schedule: WarmupCosine,
-    normalizer: NoiseNormalizer,
+    graph: RadiusGraphOptions,
     unit: String,
 }
 
 impl Task<'_> {
-    fn step_loss(
+    /// The host half of a step on the structures `idx`: updates `normalizer` with the noise.
+    fn prepare_batch(
         &self,
-        model: &DenoiseModel,
         idx: &[usize],
         normalizer: &mut NoiseNormalizer,
         rng: &mut SplitMix64,
-        device: &burn::tensor::Device,
-    ) -> anyhow::Result<StepLoss> {
+    ) -> anyhow::Result<DenoiseBatch> {
         let batch: Vec<Structure> = match &self.cfg.objective {
             Objective::Pretrain {
                 cell_repeat: true, ..
@@ -126,6 +129,7 @@ impl Task<'_> {
                 .collect(),
             _ => idx.iter().map(|&i| self.structures[i].clone()).collect(),
         };
+        let g = &self.graph;
         Ok(match &self.cfg.objective {
             Objective::Pretrain {
                 kind,
@@ -138,11 +142,11 @@ impl Task<'_> {
                     regularise: *sigma_reg,
                 };
                 match kind {
-                    ObjectiveKind::Scd => scd_loss(model, &batch, levels, normalizer, rng, device)?,
+                    ObjectiveKind::Scd => prepare_scd(&batch, levels, normalizer, rng, g)?,
                     ObjectiveKind::ScdPocket => {
-                        pocket_scd_loss(model, &batch, levels, normalizer, rng, device)?
+                        prepare_pocket_scd(&batch, levels, normalizer, rng, g)?
                     }
-                    _ => coord_loss(model, &batch, levels, normalizer, rng, device)?,
+                    _ => prepare_coord(&batch, levels, normalizer, rng, g)?,
                 }
             }
             Objective::Finetune {
@@ -153,8 +157,7 @@ impl Task<'_> {
                 ..
             } => {
                 let y: Vec<f64> = idx.iter().map(|&i| self.targets[i]).collect();
-                finetune_loss(
-                    model,
+                prepare_finetune(
                     &batch,
                     &y,
                     &self.readout,
@@ -166,7 +169,7 @@ impl Task<'_> {
                     },
                     normalizer,
                     rng,
-                    device,
+                    g,
                 )?
             }
         })
@@ -218,7 +221,8 @@ impl Task<'_> {
                     }
                 }
             } else {
-                let l = self.step_loss(&model, chunk, &mut norm, &mut rng, &device)?;
+                let batch = self.prepare_batch(chunk, &mut norm, &mut rng)?;
+                let l = denoise_batch_loss(&model, &batch, &device)?;
                 loss_sum += l.host().denoise * chunk.len() as f64;
             }
         }
@@ -248,6 +252,7 @@ struct Evaluation {
 
 impl Job for Task<'_> {
     type Model = DenoiseModel;
+    type Batch = DenoiseBatch;
 
     fn figures(&self) -> &'static [&'static str] {
         &StepLoss::FIGURES
@@ -257,7 +262,7 @@ impl Job for Task<'_> {
         self.schedule.lr(step)
     }
 
-    fn loss(&mut self, model: &DenoiseModel, step: u64) -> anyhow::Result<Losses> {
+    fn prepare(&self, step: u64, normalizer: &mut NoiseNormalizer) -> anyhow::Result<DenoiseBatch> {
         let mut rng = SplitMix64::new(mix(self.cfg.train.seed, step) ^ 0xA5A5_5A5A_0F0F_F0F0);
         let idx: Vec<usize> = self
             .batches
@@ -265,20 +270,25 @@ impl Job for Task<'_> {
             .into_iter()
             .map(|p| self.splits.train[p])
             .collect();
-        let mut normalizer = self.normalizer;
-        let l = self.step_loss(model, &idx, &mut normalizer, &mut rng, self.device)?;
-        self.normalizer = normalizer;
-        Ok(l.losses())
+        self.prepare_batch(&idx, normalizer, &mut rng)
+    }
+
+    fn shape(&self, batch: &DenoiseBatch) -> [usize; 2] {
+        batch.shape()
+    }
+
+    fn loss(&self, model: &DenoiseModel, batch: DenoiseBatch) -> anyhow::Result<Losses> {
+        Ok(denoise_batch_loss(model, &batch, self.device)?.losses())
     }
 
     fn validate(
-        &mut self,
+        &self,
         model: &DenoiseModel,
         step: u64,
+        normalizer: &NoiseNormalizer,
     ) -> anyhow::Result<Option<(Row, String)>> {
         let model = model.clone().with_training(false);
-        let Evaluation { loss, mae, .. } =
-            self.evaluate(&model, &self.splits.val, &self.normalizer)?;
+        let Evaluation { loss, mae, .. } = self.evaluate(&model, &self.splits.val, normalizer)?;
         let mut row = Row::new(step, "val", loss, 0.0);
         row.mae = mae;
         let line = match mae {
@@ -289,14 +299,6 @@ impl Job for Task<'_> {
             None => format!("step {step}: val loss {loss:.5}"),
         };
         Ok(Some((row, line)))
-    }
-
-    fn normalizer(&self) -> NoiseNormalizer {
-        self.normalizer
-    }
-
-    fn set_normalizer(&mut self, normalizer: NoiseNormalizer) {
-        self.normalizer = normalizer;
     }
 
     fn row(&self, figures: &[f64], row: &mut Row) {
@@ -490,7 +492,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             decay_groups: true,
         },
     );
-    let mut task = Task {
+    let task = Task {
         cfg: &cfg,
         structures: &structures,
         splits: &splits,
@@ -503,15 +505,15 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             warmup: t.warmup,
             total: t.steps,
         },
-        normalizer,
+        graph: model.graph_options(),
         unit: unit.clone(),
     };
-    let (model, seconds_before) = match crate::train::read_checkpoint(&files, &engine)? {
+    let start = match crate::train::read_checkpoint(&files, &engine)? {
         Some(c) => {
             eprintln!("resuming {} at step {}", dir.display(), c.header.step);
-            crate::train::resume(&c, &mut engine, model, &mut task)?
+            crate::train::resume(&c, &mut engine, model)?
         }
-        None => (model, 0.0),
+        None => crate::train::Start::fresh(model, normalizer),
     };
     let schedule = Schedule {
         steps: t.steps,
@@ -521,14 +523,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         max_seconds: t.max_seconds,
         seed: t.seed,
     };
-    let (model, outcome) = crate::train::run(
-        &mut task,
-        model,
-        &mut engine,
-        &schedule,
-        &files,
-        seconds_before,
-    )?;
+    let (model, outcome) = crate::train::run(&task, start, &mut engine, &schedule, &files)?;
     crate::train::log::MetricsLog::new(dir).plot(dir, &unit)?;
     let mut summary = RunSummary {
         steps: outcome.steps,
@@ -543,12 +538,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
         target: target_name.clone(),
         unit: (!unit.is_empty()).then(|| unit.clone()),
         seed: t.seed,
+        batch_shapes: outcome.shapes,
     };
     if outcome.finished {
         let averaged = engine.averaged(model).with_training(false);
         if matches!(cfg.objective, Objective::Finetune { .. }) {
-            let val = task.evaluate(&averaged, &splits.val, &task.normalizer)?;
-            let test = task.evaluate(&averaged, &splits.test, &task.normalizer)?;
+            let val = task.evaluate(&averaged, &splits.val, &outcome.normalizer)?;
+            let test = task.evaluate(&averaged, &splits.test, &outcome.normalizer)?;
             summary.val_mae = val.mae;
             summary.test_mae = test.mae;
             summary.val_force_mae = val.force_mae;
@@ -560,7 +556,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
                 &unit,
             )?;
         }
-        let normalizer = task.normalizer;
+        let normalizer = outcome.normalizer;
         let meta = ModelMeta {
             backbone: "ct".into(),
             output_model: None,

@@ -4,15 +4,19 @@
 //! atomic checkpoints, validation calls, the non-finite stop with `nan_report.json`, the time
 //! budget and SIGINT/SIGTERM (checkpoint, then stop).
 //!
-//! A command describes its objective as a [`Job`]: the loss of a step (batch, noise and burn's
-//! randomness are functions of (seed, step), so a resumed run draws what the uninterrupted run
-//! would have drawn), the learning rate, validation, and the little state of its own a
-//! checkpoint keeps (SCD's noise normaliser). The loop reads from the device only on steps that
-//! log (one read: [`Engine::figures`]) and on checkpoint steps (one read: [`Engine::state`]).
+//! A command describes its objective as a [`Job`] in two halves: [`Job::prepare`] draws a
+//! step's batch, noise and graphs on the host, [`Job::loss`] uploads them and computes the loss
+//! on the device. The loop runs `prepare` on a worker thread, [`PREFETCH`] steps ahead of the
+//! device, in step order (batch, noise and burn's randomness are functions of (seed, step), and
+//! the noise normaliser — the one piece of job state a checkpoint keeps — travels with each
+//! batch, so a resumed run draws what the uninterrupted run would have drawn). The loop reads
+//! from the device only on steps that log (one read: [`Engine::figures`]) and on checkpoint
+//! steps (one read: [`Engine::figures_and_state`]).
 
 pub mod checkpoint;
 pub mod log;
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,10 +32,16 @@ use nucleate_core::train::{Engine, EngineState, Losses, NoiseNormalizer, StepFig
 use checkpoint::{Checkpoint, Header};
 use log::{MetricsLog, Row};
 
-/// What one training command trains: its loss, schedule and validation.
-pub trait Job {
+/// Steps the worker thread prepares ahead of the device.
+pub const PREFETCH: usize = 2;
+
+/// What one training command trains: its batches, loss, schedule and validation. The loop
+/// shares it between the device thread and the batch worker, hence `Sync` and `&self`.
+pub trait Job: Sync {
     /// The model trained.
     type Model: Module + Clone;
+    /// A step's host-side inputs (batch, noise, graphs): no tensors, so it crosses threads.
+    type Batch: Send;
 
     /// Names of the entries of [`Losses::figures`].
     fn figures(&self) -> &'static [&'static str];
@@ -39,27 +49,33 @@ pub trait Job {
     /// Learning rate of step `step` (0-based).
     fn lr(&self, step: u64) -> f64;
 
-    /// The loss of step `step` (0-based) on `model`.
+    /// The host half of step `step` (0-based), on the worker thread and in step order;
+    /// `normalizer` carries the noise statistics from one step to the next.
+    ///
+    /// # Errors
+    /// Data errors.
+    fn prepare(&self, step: u64, normalizer: &mut NoiseNormalizer) -> anyhow::Result<Self::Batch>;
+
+    /// `[atoms, edges]` of a batch: the sizes its kernels are compiled for.
+    fn shape(&self, batch: &Self::Batch) -> [usize; 2];
+
+    /// The device half: the loss of a prepared batch on `model`.
+    ///
+    /// # Errors
+    /// Network errors.
+    fn loss(&self, model: &Self::Model, batch: Self::Batch) -> anyhow::Result<Losses>;
+
+    /// Validation of the averaged weights after `step` steps, with the noise statistics of
+    /// that step: a row to log and a line to print, or `None` when the job does not validate.
     ///
     /// # Errors
     /// Data or network errors.
-    fn loss(&mut self, model: &Self::Model, step: u64) -> anyhow::Result<Losses>;
-
-    /// Validation of the averaged weights after `step` steps: a row to log and a line to
-    /// print, or `None` when the job does not validate.
-    ///
-    /// # Errors
-    /// Data or network errors.
-    fn validate(&mut self, model: &Self::Model, step: u64)
-    -> anyhow::Result<Option<(Row, String)>>;
-
-    /// The job's own state a checkpoint keeps.
-    fn normalizer(&self) -> NoiseNormalizer {
-        NoiseNormalizer::default()
-    }
-
-    /// Restores [`Job::normalizer`] from a checkpoint.
-    fn set_normalizer(&mut self, _normalizer: NoiseNormalizer) {}
+    fn validate(
+        &self,
+        model: &Self::Model,
+        step: u64,
+        normalizer: &NoiseNormalizer,
+    ) -> anyhow::Result<Option<(Row, String)>>;
 
     /// Fills a training row's objective columns from the step's figures.
     fn row(&self, figures: &[f64], row: &mut Row) {
@@ -112,6 +128,10 @@ pub struct Outcome {
     pub last_val: Option<Row>,
     /// Steps of this invocation whose gradients were clipped (as of the last read).
     pub clipped: u64,
+    /// The noise statistics after the last step.
+    pub normalizer: NoiseNormalizer,
+    /// Distinct `[atoms, edges]` batch shapes this invocation met.
+    pub shapes: usize,
 }
 
 /// SIGINT and SIGTERM set the returned flag, which the loop checks after each step.
@@ -167,20 +187,42 @@ pub fn read_checkpoint(files: &Files, engine: &Engine) -> anyhow::Result<Option<
     Ok(Some(c))
 }
 
-/// Resumes `engine`, `model` and `job` from a checkpoint read by [`read_checkpoint`]; returns
-/// the model and the seconds trained before.
+/// Resumes `engine` and `model` from a checkpoint read by [`read_checkpoint`].
 ///
 /// # Errors
 /// A state that does not fit the engine.
-pub fn resume<J: Job>(
+pub fn resume<M: Module>(
     c: &Checkpoint,
     engine: &mut Engine,
-    model: J::Model,
-    job: &mut J,
-) -> anyhow::Result<(J::Model, f64)> {
-    let model = engine.restore(model, &c.state)?;
-    job.set_normalizer(c.normalizer());
-    Ok((model, c.header.seconds))
+    model: M,
+) -> anyhow::Result<Start<M>> {
+    Ok(Start {
+        model: engine.restore(model, &c.state)?,
+        seconds: c.header.seconds,
+        normalizer: c.normalizer(),
+    })
+}
+
+/// Where a run starts: its model, the seconds trained before and the noise statistics.
+#[derive(Debug, Clone)]
+pub struct Start<M> {
+    /// The model (weights of the checkpoint, or initial ones).
+    pub model: M,
+    /// Training seconds of earlier invocations.
+    pub seconds: f64,
+    /// Noise statistics so far.
+    pub normalizer: NoiseNormalizer,
+}
+
+impl<M> Start<M> {
+    /// A fresh start.
+    pub fn fresh(model: M, normalizer: NoiseNormalizer) -> Self {
+        Self {
+            model,
+            seconds: 0.0,
+            normalizer,
+        }
+    }
 }
 
 fn save(
@@ -264,18 +306,51 @@ fn nan_report<M: Module>(
     )
 }
 
-/// Trains `model` from `engine.steps()` to `schedule.steps`.
+/// Trains from `engine.steps()` to `schedule.steps`, with a worker thread preparing the
+/// batches.
 ///
 /// # Errors
 /// Job errors, a non-finite step (after writing `nan_report.json`), I/O errors.
 pub fn run<J: Job>(
-    job: &mut J,
-    mut model: J::Model,
+    job: &J,
+    start: Start<J::Model>,
     engine: &mut Engine,
     schedule: &Schedule,
     files: &Files,
-    seconds_before: f64,
 ) -> anyhow::Result<(J::Model, Outcome)> {
+    let first = engine.steps();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH - 1);
+        let mut normalizer = start.normalizer;
+        let steps = schedule.steps;
+        scope.spawn(move || {
+            for step in first..steps {
+                let prepared = job.prepare(step, &mut normalizer).map(|b| (b, normalizer));
+                let failed = prepared.is_err();
+                // A closed channel: the loop has stopped.
+                if tx.send(prepared).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        device_loop(job, start, engine, schedule, files, &rx)
+    })
+}
+
+/// The device side of [`run`]: takes each prepared batch from `batches`.
+fn device_loop<J: Job>(
+    job: &J,
+    start: Start<J::Model>,
+    engine: &mut Engine,
+    schedule: &Schedule,
+    files: &Files,
+    batches: &std::sync::mpsc::Receiver<anyhow::Result<(J::Batch, NoiseNormalizer)>>,
+) -> anyhow::Result<(J::Model, Outcome)> {
+    let Start {
+        mut model,
+        seconds: seconds_before,
+        mut normalizer,
+    } = start;
     let stop = install_signals();
     let log = MetricsLog::new(&files.dir);
     let start = engine.steps();
@@ -289,6 +364,7 @@ pub fn run<J: Job>(
     let mut clipped = 0;
     let mut smoothed: Option<f64> = None;
     let mut stopped = false;
+    let mut shapes = BTreeSet::new();
     let seconds = |clock: &Instant| seconds_before + clock.elapsed().as_secs_f64();
     // Transfers of the steps since the last training row (validation excluded).
     let mut since_row = transfer::counters();
@@ -299,7 +375,13 @@ pub fn run<J: Job>(
         }
         let before = transfer::counters();
         let lr = job.lr(step);
-        let losses = job.loss(&model, step)?;
+        let (batch, next) = batches
+            .recv()
+            .context("the batch worker stopped")?
+            .with_context(|| format!("preparing step {}", step + 1))?;
+        normalizer = next;
+        shapes.insert(job.shape(&batch));
+        let losses = job.loss(&model, batch)?;
         model = engine.step(model, &losses, lr);
         let done = step + 1;
         let last = done == schedule.steps;
@@ -343,14 +425,14 @@ pub fn run<J: Job>(
                 log.append(&row)?;
             }
             if let Some(state) = state {
-                save(files, engine, state, job.normalizer(), seconds(&clock))?;
+                save(files, engine, state, normalizer, seconds(&clock))?;
                 last_ckpt = done;
             }
         }
         bar.set_position(done);
         if schedule.eval_every > 0 && (done.is_multiple_of(schedule.eval_every) || last) {
             let averaged = engine.averaged(model.clone());
-            if let Some((mut row, line)) = job.validate(&averaged, done)? {
+            if let Some((mut row, line)) = job.validate(&averaged, done, &normalizer)? {
                 row.seconds = seconds(&clock);
                 log.append(&row)?;
                 bar.println(&line);
@@ -375,6 +457,13 @@ pub fn run<J: Job>(
     }
     bar.finish_and_clear();
     let steps = engine.steps();
+    if steps > start {
+        eprintln!(
+            "batch shapes: {} distinct [atoms, edges] in {} steps",
+            shapes.len(),
+            steps - start
+        );
+    }
     Ok((
         model,
         Outcome {
@@ -384,6 +473,8 @@ pub fn run<J: Job>(
             seconds: seconds(&clock),
             last_val,
             clipped,
+            normalizer,
+            shapes: shapes.len(),
         },
     ))
 }

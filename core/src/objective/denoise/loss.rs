@@ -6,6 +6,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::geometry::{centre_molecules, is_periodic, random_rotation, rotate};
 use super::{DenoiseError, DenoiseModel};
+use crate::backbone::{AtomGraph, HostGraph};
+use crate::graph::RadiusGraphOptions;
 use crate::head::Readout;
 use crate::rng::SplitMix64;
 use crate::train::{Losses, NoiseNormalizer, transfer};
@@ -221,43 +223,88 @@ pub(crate) fn denoising(
     (mse, pos)
 }
 
-/// Plain coordinate denoising (docs/objectives.md §1), on the CT with the mask token as condition.
-/// Updates `normalizer` with this batch's noise before normalising it.
+/// The host half of a denoising step (coord, SCD, pocket SCD, fine-tuning): the noised
+/// views' graphs, the noise and the targets, everything drawn from the step's generator. It
+/// holds no tensors, so the training loop prepares the next batches on a worker thread while
+/// the device runs the current step; [`denoise_batch_loss`] is the device half.
+#[derive(Debug, Clone)]
+pub struct DenoiseBatch {
+    /// The view whose embedding conditions the second pass (SCD's clean molecules, pocket
+    /// SCD's pockets); `None`: the mask token.
+    condition: Option<HostGraph>,
+    /// The view the network denoises, or whose property it predicts.
+    input: HostGraph,
+    /// The noise added to `input` (zeros without noise).
+    eps: Vec<[f64; 3]>,
+    /// Whether the denoising term is part of the loss.
+    denoise: bool,
+    /// The noise statistics after this batch's update (its targets are normalised by them).
+    normalizer: NoiseNormalizer,
+    /// Fine-tuning's labels.
+    supervised: Option<Supervised>,
+}
+
+#[derive(Debug, Clone)]
+struct Supervised {
+    targets: Vec<f64>,
+    /// Flattened per-atom forces, when the loss has a force term.
+    forces: Option<Vec<f64>>,
+    readout: Readout,
+    settings: FinetuneSettings,
+}
+
+impl DenoiseBatch {
+    /// The noise statistics after this batch's update.
+    #[must_use]
+    pub fn normalizer(&self) -> NoiseNormalizer {
+        self.normalizer
+    }
+
+    /// `[atoms, edges]` over the batch's passes: what fixes the shapes of the step's kernels.
+    #[must_use]
+    pub fn shape(&self) -> [usize; 2] {
+        let views = self.condition.iter().chain(std::iter::once(&self.input));
+        views.fold([0, 0], |[a, e], g| [a + g.n_atoms(), e + g.n_edges()])
+    }
+}
+
+/// The host half of [`coord_loss`]: updates `normalizer` with this batch's noise.
 ///
 /// # Errors
-/// [`DenoiseError`] for empty input, bad cells or network errors.
-pub fn coord_loss(
-    model: &DenoiseModel,
+/// [`DenoiseError`] for empty input or bad cells.
+pub fn prepare_coord(
     structures: &[Structure],
     levels: NoiseLevels,
     normalizer: &mut NoiseNormalizer,
     rng: &mut SplitMix64,
-    device: &Device,
-) -> Result<StepLoss, DenoiseError> {
+    options: &RadiusGraphOptions,
+) -> Result<DenoiseBatch, DenoiseError> {
     check_nonempty(structures)?;
     let clean = centre_molecules(structures);
     let eps = noise(&clean, levels.corrupt, rng);
     let corrupt = displaced(&clean, &eps);
     normalizer.update(&eps);
-    let out = model.pass(&corrupt, None, device)?;
-    Ok(StepLoss::denoising_only(denoising(
-        model, out.x, out.vec, normalizer, &eps,
-    )))
+    Ok(DenoiseBatch {
+        condition: None,
+        input: HostGraph::radius(&corrupt, options)?,
+        eps,
+        denoise: true,
+        normalizer: *normalizer,
+        supervised: None,
+    })
 }
 
-/// Self-Conditioned Denoising (docs/objectives.md §2.1): embedding of the clean view conditions the
-/// denoising of the corrupted view; gradients flow through both passes. Updates `normalizer`.
+/// The host half of [`scd_loss`]: updates `normalizer` with this batch's noise.
 ///
 /// # Errors
-/// [`DenoiseError`] for empty input, bad cells or network errors.
-pub fn scd_loss(
-    model: &DenoiseModel,
+/// [`DenoiseError`] for empty input or bad cells.
+pub fn prepare_scd(
     structures: &[Structure],
     levels: NoiseLevels,
     normalizer: &mut NoiseNormalizer,
     rng: &mut SplitMix64,
-    device: &Device,
-) -> Result<StepLoss, DenoiseError> {
+    options: &RadiusGraphOptions,
+) -> Result<DenoiseBatch, DenoiseError> {
     check_nonempty(structures)?;
     let base = centre_molecules(structures);
     let n: usize = base.iter().map(Structure::n_atoms).sum();
@@ -266,33 +313,47 @@ pub fn scd_loss(
     let clean = displaced(&base, &reg);
     let corrupt = displaced(&base, &eps);
     normalizer.update(&eps);
-    let first = model.pass(&clean, None, device)?;
-    let cond = model
-        .emb_head
-        .forward(first.x, first.graph.batch.clone(), first.graph.n_systems);
-    let second = model.pass(&corrupt, Some(cond), device)?;
-    Ok(StepLoss::denoising_only(denoising(
-        model, second.x, second.vec, normalizer, &eps,
-    )))
+    Ok(DenoiseBatch {
+        condition: Some(HostGraph::radius(&clean, options)?),
+        input: HostGraph::radius(&corrupt, options)?,
+        eps,
+        denoise: true,
+        normalizer: *normalizer,
+        supervised: None,
+    })
 }
 
-/// Supervised fine-tuning step (docs/objectives.md §2.6): `MSE(y, targets)` on a noised, optionally
-/// rotated copy, plus the weighted auxiliary denoising loss when `settings.noise > 0`.
+/// A conditioned denoising batch from prepared views (pocket SCD).
+pub(crate) fn conditioned_batch(
+    condition: HostGraph,
+    input: HostGraph,
+    eps: Vec<[f64; 3]>,
+    normalizer: NoiseNormalizer,
+) -> DenoiseBatch {
+    DenoiseBatch {
+        condition: Some(condition),
+        input,
+        eps,
+        denoise: true,
+        normalizer,
+        supervised: None,
+    }
+}
+
+/// The host half of [`finetune_loss`]: updates `normalizer` when the loss has a denoising term.
 ///
 /// # Errors
 /// [`DenoiseError`] for empty input, a target count that differs from the structures, bad
-/// cells or network errors.
-#[allow(clippy::too_many_arguments)]
-pub fn finetune_loss(
-    model: &DenoiseModel,
+/// cells, or a force term without per-atom forces.
+pub fn prepare_finetune(
     structures: &[Structure],
     targets: &[f64],
     readout: &Readout,
     settings: FinetuneSettings,
     normalizer: &mut NoiseNormalizer,
     rng: &mut SplitMix64,
-    device: &Device,
-) -> Result<StepLoss, DenoiseError> {
+    options: &RadiusGraphOptions,
+) -> Result<DenoiseBatch, DenoiseError> {
     check_nonempty(structures)?;
     if targets.len() != structures.len() {
         return Err(DenoiseError::Length {
@@ -317,40 +378,152 @@ pub fn finetune_loss(
     } else {
         base
     };
-    let out = model.pass(&input, None, device)?;
-    let y = model.property(&out, readout);
+    let forces = (settings.force_weight > 0.0)
+        .then(|| forces_of(&input))
+        .transpose()?;
+    let denoise = with_noise && settings.denoise_weight > 0.0;
+    if denoise {
+        normalizer.update(&eps);
+    }
+    Ok(DenoiseBatch {
+        condition: None,
+        input: HostGraph::radius(&input, options)?,
+        eps,
+        denoise,
+        normalizer: *normalizer,
+        supervised: Some(Supervised {
+            targets: targets.to_vec(),
+            forces,
+            readout: readout.clone(),
+            settings,
+        }),
+    })
+}
+
+/// The device half of a denoising step: uploads `batch`, runs the passes and returns the loss.
+///
+/// # Errors
+/// Network errors, or a force term on a model without a force head.
+pub fn denoise_batch_loss(
+    model: &DenoiseModel,
+    batch: &DenoiseBatch,
+    device: &Device,
+) -> Result<StepLoss, DenoiseError> {
+    let cond = match &batch.condition {
+        Some(view) => {
+            let first = model.pass_graph(AtomGraph::upload(view.clone(), device), None)?;
+            Some(
+                model
+                    .emb_head
+                    .forward(first.x, first.graph.batch.clone(), first.graph.n_systems),
+            )
+        }
+        None => None,
+    };
+    let out = model.pass_graph(AtomGraph::upload(batch.input.clone(), device), cond)?;
+    let Some(sup) = &batch.supervised else {
+        return Ok(StepLoss::denoising_only(denoising(
+            model,
+            out.x,
+            out.vec,
+            &batch.normalizer,
+            &batch.eps,
+        )));
+    };
+    let y = model.property(&out, &sup.readout);
     let t = transfer::upload::<2, burn::tensor::Float>(
-        TensorData::new(targets.to_vec(), [targets.len(), 1]),
+        TensorData::new(sup.targets.clone(), [sup.targets.len(), 1]),
         (&y.device(), y.dtype()),
     );
     let mut prop = (y - t).square().mean().reshape([1]);
     let property = prop.clone();
     let mut force = None;
-    if settings.force_weight > 0.0 {
+    if let Some(truth) = &sup.forces {
         let head = model.force_head.as_ref().ok_or_else(|| {
             DenoiseError::Forces("force_weight > 0 needs a model with a force head".into())
         })?;
-        let truth = forces_of(&input)?;
         let pred = head
             .forward(out.x.clone(), out.vec.clone())
-            .mul_scalar(readout.std);
+            .mul_scalar(sup.readout.std);
         let t = transfer::upload::<2, burn::tensor::Float>(
-            TensorData::new(truth, [pred.dims()[0], 3]),
+            TensorData::new(truth.clone(), [pred.dims()[0], 3]),
             (&pred.device(), pred.dtype()),
         );
         let f = (pred - t).square().mean().reshape([1]);
-        prop = prop + f.clone().mul_scalar(settings.force_weight);
+        prop = prop + f.clone().mul_scalar(sup.settings.force_weight);
         force = Some(f);
     }
     let (mut total, mut denoise, mut pos) = (prop, None, None);
-    if with_noise && settings.denoise_weight > 0.0 {
-        normalizer.update(&eps);
-        let (den, pos_mae) = denoising(model, out.x, out.vec, normalizer, &eps);
-        total = total + den.clone().mul_scalar(settings.denoise_weight);
+    if batch.denoise {
+        let (den, pos_mae) = denoising(model, out.x, out.vec, &batch.normalizer, &batch.eps);
+        total = total + den.clone().mul_scalar(sup.settings.denoise_weight);
         denoise = Some(den);
         pos = Some(pos_mae);
     }
     Ok(StepLoss::new(total, [denoise, Some(property), pos, force]))
+}
+
+/// Plain coordinate denoising (docs/objectives.md §1), on the CT with the mask token as condition.
+/// Updates `normalizer` with this batch's noise before normalising it.
+///
+/// # Errors
+/// [`DenoiseError`] for empty input, bad cells or network errors.
+pub fn coord_loss(
+    model: &DenoiseModel,
+    structures: &[Structure],
+    levels: NoiseLevels,
+    normalizer: &mut NoiseNormalizer,
+    rng: &mut SplitMix64,
+    device: &Device,
+) -> Result<StepLoss, DenoiseError> {
+    let batch = prepare_coord(structures, levels, normalizer, rng, &model.graph_options())?;
+    denoise_batch_loss(model, &batch, device)
+}
+
+/// Self-Conditioned Denoising (docs/objectives.md §2.1): embedding of the clean view conditions the
+/// denoising of the corrupted view; gradients flow through both passes. Updates `normalizer`.
+///
+/// # Errors
+/// [`DenoiseError`] for empty input, bad cells or network errors.
+pub fn scd_loss(
+    model: &DenoiseModel,
+    structures: &[Structure],
+    levels: NoiseLevels,
+    normalizer: &mut NoiseNormalizer,
+    rng: &mut SplitMix64,
+    device: &Device,
+) -> Result<StepLoss, DenoiseError> {
+    let batch = prepare_scd(structures, levels, normalizer, rng, &model.graph_options())?;
+    denoise_batch_loss(model, &batch, device)
+}
+
+/// Supervised fine-tuning step (docs/objectives.md §2.6): `MSE(y, targets)` on a noised, optionally
+/// rotated copy, plus the weighted auxiliary denoising loss when `settings.noise > 0`.
+///
+/// # Errors
+/// [`DenoiseError`] for empty input, a target count that differs from the structures, bad
+/// cells or network errors.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_loss(
+    model: &DenoiseModel,
+    structures: &[Structure],
+    targets: &[f64],
+    readout: &Readout,
+    settings: FinetuneSettings,
+    normalizer: &mut NoiseNormalizer,
+    rng: &mut SplitMix64,
+    device: &Device,
+) -> Result<StepLoss, DenoiseError> {
+    let batch = prepare_finetune(
+        structures,
+        targets,
+        readout,
+        settings,
+        normalizer,
+        rng,
+        &model.graph_options(),
+    )?;
+    denoise_batch_loss(model, &batch, device)
 }
 
 /// The per-atom `forces` of every structure, flattened `[n_atoms · 3]`.

@@ -40,9 +40,10 @@ pub use geometry::{
     cell_repeat, centre_molecules, random_rotation, rotate, rotation_from_quaternion,
 };
 pub use loss::{
-    FinetuneSettings, LossFigures, NoiseLevels, StepLoss, coord_loss, finetune_loss, scd_loss,
+    DenoiseBatch, FinetuneSettings, LossFigures, NoiseLevels, StepLoss, coord_loss,
+    denoise_batch_loss, finetune_loss, prepare_coord, prepare_finetune, prepare_scd, scd_loss,
 };
-pub(crate) use loss::{denoising, displaced, noise, plain_noise};
+pub(crate) use loss::{conditioned_batch, displaced, noise, plain_noise};
 
 /// Errors of the denoising objectives.
 #[derive(Debug, Error)]
@@ -225,7 +226,18 @@ impl DenoiseModel {
         cond: Option<Tensor<2>>,
         device: &Device,
     ) -> Result<PassOutput, DenoiseError> {
-        let graph = self.graph(structures, device)?;
+        self.pass_graph(self.graph(structures, device)?, cond)
+    }
+
+    /// [`DenoiseModel::pass`] on an uploaded graph.
+    ///
+    /// # Errors
+    /// Backbone errors.
+    pub fn pass_graph(
+        &self,
+        graph: AtomGraph,
+        cond: Option<Tensor<2>>,
+    ) -> Result<PassOutput, DenoiseError> {
         let f = self.backbone.forward(&graph, cond)?;
         Ok(PassOutput {
             x: f.x,
