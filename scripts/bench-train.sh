@@ -32,13 +32,12 @@ qm9="$root/../shared/data/qm9"
 work=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$work/base" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release -q -p nucleate --locked
-cp "$CARGO_TARGET_DIR/release/nucleate" "$work/after"
+# The base first, so that the target directory's release binary ends as the working tree's.
 git -C "$root" worktree add -q --detach "$work/base" "$BASE"
 (cd "$work/base" && cargo build --release -q -p nucleate --locked)
 cp "$CARGO_TARGET_DIR/release/nucleate" "$work/before"
-# Leave the target directory's release binary as the working tree's.
 cargo build --release -q -p nucleate --locked
+cp "$CARGO_TARGET_DIR/release/nucleate" "$work/after"
 
 data="[\"$qm9/qm9_part1.csv.gz\"]"
 scd() { # binary device dir
