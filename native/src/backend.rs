@@ -139,6 +139,13 @@ impl std::fmt::Display for Compute {
 }
 
 impl Compute {
+    /// Whether training pads its batches to bucket capacities (`HostGraph::padded`): on the GPU
+    /// backends, which compile and autotune kernels per shape; the CPU backends run each shape
+    /// as it comes and would only pay for the padding.
+    pub fn pads_batches(self) -> bool {
+        matches!(self, Self::Wgpu | Self::Cuda)
+    }
+
     /// burn's device for this backend, without autodiff; an error names the missing feature
     /// when the backend is not compiled into this binary.
     pub fn device(self) -> anyhow::Result<burn::tensor::Device> {

@@ -155,6 +155,11 @@ pub struct TrainSection {
     /// Stop (with a checkpoint) after this many seconds of training in one invocation; 0 = no
     /// limit.
     pub max_seconds: f64,
+    /// Pad each batch to bucket capacities of atoms and edges, so that a GPU backend compiles
+    /// and autotunes a bounded number of kernel shapes. Absent: on the GPU backends (wgpu,
+    /// cuda) only.
+    #[serde(default)]
+    pub pad_batches: Option<bool>,
 }
 
 /// A checked run config.
@@ -418,6 +423,17 @@ eval_every = 10
 log_every = 1
 max_seconds = 0.0
 "#;
+
+    #[test]
+    fn padding_follows_the_backend_unless_set() {
+        let c = parse_run_config(SMALL, &[]).unwrap();
+        assert_eq!(c.train.pad_batches, None);
+        let c = parse_run_config(&format!("{SMALL}pad_batches = true\n"), &[]).unwrap();
+        assert_eq!(c.train.pad_batches, Some(true));
+        let c = parse_run_config(&format!("{SMALL}pad_batches = false\n"), &[]).unwrap();
+        assert_eq!(c.train.pad_batches, Some(false));
+        assert!(parse_run_config(&format!("{SMALL}pad_batches = 3\n"), &[]).is_err());
+    }
 
     #[test]
     fn a_complete_config_parses_with_defaults_and_overrides() {

@@ -556,7 +556,9 @@ fn training_follows_the_cpu_loss_curve(other: &str) {
     for ((step, cpu), (_, theirs)) in curves[0].iter().zip(&curves[1]) {
         assert!(
             // Seen ≤ 1e-6 over these steps: the same f32 model, batches and noise on both
-            // devices; 1e-5 leaves a margin of 10.
+            // devices; 1e-5 leaves a margin of 10. On wgpu the batches are padded to bucket
+            // capacities (`Compute::pads_batches`), so this also checks that the padding is
+            // masked out of the loss.
             (cpu - theirs).abs() <= 1e-5 * cpu.abs(),
             "step {step}: CPU loss {cpu}, {other} loss {theirs}"
         );

@@ -243,9 +243,85 @@ pub struct HostGraph {
     self_loop: Vec<f64>,
     n_systems: usize,
     largest_z: Option<(usize, u8)>,
+    /// Atoms and systems before [`HostGraph::pad`] (the rest are padding).
+    real: [usize; 2],
+}
+
+/// Capacities a batch's atoms and edges are rounded up to, `⌈16 · 2^(k/4)⌉` (each at most
+/// 19 % above the one below): a GPU backend compiles and autotunes its kernels per shape, and
+/// with these a run meets a handful of shapes instead of one per batch.
+#[must_use]
+pub fn bucket(n: usize) -> usize {
+    let mut k = 0i32;
+    loop {
+        let cap = (16.0 * 2f64.powf(f64::from(k) / 4.0)).ceil() as usize;
+        if cap >= n {
+            return cap;
+        }
+        k += 1;
+    }
 }
 
 impl HostGraph {
+    /// Pads the graph to the [`bucket`] capacities of its atoms and edges: one padding system
+    /// of (at least one) hydrogen atoms at the origin, whose edges are self-loops among
+    /// themselves, so that no real atom sees them. Losses mask the padding out
+    /// ([`HostGraph::atom_mask`], [`HostGraph::system_mask`]).
+    #[must_use]
+    pub fn padded(mut self) -> Self {
+        let atoms = bucket(self.n_atoms() + 1);
+        let edges = bucket(self.n_edges());
+        let ghost_system = self.n_systems as i64;
+        let first = self.n_atoms();
+        let ghosts = atoms - first;
+        self.z.extend(std::iter::repeat_n(1, ghosts));
+        self.pos.extend(std::iter::repeat_n(0.0, 3 * ghosts));
+        self.batch.extend(std::iter::repeat_n(ghost_system, ghosts));
+        for e in 0..edges - self.n_edges() {
+            let g = (first + e % ghosts) as i64;
+            self.idx_i.push(g);
+            self.idx_j.push(g);
+            self.shift.extend([0.0; 3]);
+            self.self_loop.push(1.0);
+        }
+        self.n_systems += 1;
+        self
+    }
+
+    /// 1 for the real atoms, 0 for padding; `[n_atoms]`.
+    #[must_use]
+    pub fn atom_mask(&self) -> Vec<f64> {
+        (0..self.n_atoms())
+            .map(|i| f64::from(u8::from(i < self.real[0])))
+            .collect()
+    }
+
+    /// 1 for the real systems, 0 for padding; `[n_systems]`.
+    #[must_use]
+    pub fn system_mask(&self) -> Vec<f64> {
+        (0..self.n_systems)
+            .map(|i| f64::from(u8::from(i < self.real[1])))
+            .collect()
+    }
+
+    /// Whether [`HostGraph::padded`] added padding.
+    #[must_use]
+    pub fn is_padded(&self) -> bool {
+        self.real != [self.n_atoms(), self.n_systems]
+    }
+
+    /// Atoms before padding.
+    #[must_use]
+    pub fn real_atoms(&self) -> usize {
+        self.real[0]
+    }
+
+    /// Systems before padding.
+    #[must_use]
+    pub fn real_systems(&self) -> usize {
+        self.real[1]
+    }
+
     /// The arrays of `structures` and their batched radius graph (from
     /// [`crate::graph::radius_graph_batch`] over the same structures, in the same order).
     ///
@@ -295,6 +371,7 @@ impl HostGraph {
                 .collect(),
             n_systems: graph.n_systems,
             largest_z,
+            real: [n_atoms, graph.n_systems],
         })
     }
 

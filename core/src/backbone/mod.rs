@@ -23,7 +23,7 @@ mod symmetry_tests;
 pub use ct::{Ct, CtConfig, VecPreNormKind};
 pub use egnn::{Egnn, EgnnConfig, EgnnDynamics, EquivariantBlock, UniGem, UniGemConfig};
 pub use et::{DistanceInfluence, EquivariantFeatures, Et, EtAttention, EtConfig};
-pub use input::{AtomGraph, EdgeGeometry, HostGraph};
+pub use input::{AtomGraph, EdgeGeometry, HostGraph, bucket};
 pub use registry::{BackboneConfig, ModelSummary};
 
 use crate::graph::GraphError;

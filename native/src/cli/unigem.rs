@@ -71,6 +71,10 @@ pub struct UnigemTrainArgs {
     /// Write a checkpoint every this many steps.
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
+    /// Pad each batch to bucket capacities of atoms and edges (bounded kernel shapes on a
+    /// GPU); default: on the GPU backends only.
+    #[arg(long)]
+    pad_batches: Option<bool>,
     /// Random seed (initial weights, batches, noise, held-out set).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -180,6 +184,8 @@ struct UniGemJob<'a> {
     seed: u64,
     lr: f64,
     schedule: NoiseSchedule,
+    /// Pad batches to bucket capacities (GPU backends).
+    pad: bool,
 }
 
 impl crate::train::Job for UniGemJob<'_> {
@@ -202,10 +208,11 @@ impl crate::train::Job for UniGemJob<'_> {
         let batch: Vec<Structure> = idx.iter().map(|&i| self.mols[i].clone()).collect();
         let y: Vec<f64> = idx.iter().map(|&i| self.y_norm[i]).collect();
         let t = phase_times(self.batch, self.schedule.steps(), &mut rng);
-        Ok(prepare_unigem(&self.schedule, &batch, &y, &t, &mut rng)?)
+        let batch = prepare_unigem(&self.schedule, &batch, &y, &t, &mut rng)?;
+        Ok(if self.pad { batch.padded() } else { batch })
     }
 
-    fn shape(&self, batch: &UniGemBatch) -> [usize; 2] {
+    fn shape(&self, batch: &UniGemBatch) -> Vec<usize> {
         batch.shape()
     }
 
@@ -346,6 +353,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         lr: args.lr,
         schedule: NoiseSchedule::polynomial2(1000),
+        pad: args.pad_batches.unwrap_or(args.device.pads_batches()),
     };
     let begin = match crate::train::read_checkpoint(&files, &engine).map_err(|e| {
         e.context(format!(

@@ -109,6 +109,8 @@ struct Task<'a> {
     batches: Batches,
     schedule: WarmupCosine,
     graph: RadiusGraphOptions,
+    /// Pad batches to bucket capacities (GPU backends).
+    pad: bool,
     unit: String,
 }
 
@@ -270,10 +272,11 @@ impl Job for Task<'_> {
             .into_iter()
             .map(|p| self.splits.train[p])
             .collect();
-        self.prepare_batch(&idx, normalizer, &mut rng)
+        let batch = self.prepare_batch(&idx, normalizer, &mut rng)?;
+        Ok(if self.pad { batch.padded() } else { batch })
     }
 
-    fn shape(&self, batch: &DenoiseBatch) -> [usize; 2] {
+    fn shape(&self, batch: &DenoiseBatch) -> Vec<usize> {
         batch.shape()
     }
 
@@ -506,6 +509,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunSummary> {
             total: t.steps,
         },
         graph: model.graph_options(),
+        pad: t.pad_batches.unwrap_or(opts.compute.pads_batches()),
         unit: unit.clone(),
     };
     let start = match crate::train::read_checkpoint(&files, &engine)? {

@@ -56,8 +56,8 @@ pub trait Job: Sync {
     /// Data errors.
     fn prepare(&self, step: u64, normalizer: &mut NoiseNormalizer) -> anyhow::Result<Self::Batch>;
 
-    /// `[atoms, edges]` of a batch: the sizes its kernels are compiled for.
-    fn shape(&self, batch: &Self::Batch) -> [usize; 2];
+    /// Atoms and edges of each pass of a batch: the sizes its kernels are compiled for.
+    fn shape(&self, batch: &Self::Batch) -> Vec<usize>;
 
     /// The device half: the loss of a prepared batch on `model`.
     ///
@@ -130,7 +130,7 @@ pub struct Outcome {
     pub clipped: u64,
     /// The noise statistics after the last step.
     pub normalizer: NoiseNormalizer,
-    /// Distinct `[atoms, edges]` batch shapes this invocation met.
+    /// Distinct batch shapes (atoms and edges of each pass) this invocation met.
     pub shapes: usize,
 }
 
@@ -459,7 +459,7 @@ fn device_loop<J: Job>(
     let steps = engine.steps();
     if steps > start {
         eprintln!(
-            "batch shapes: {} distinct [atoms, edges] in {} steps",
+            "batch shapes: {} distinct (atoms and edges of each pass) in {} steps",
             shapes.len(),
             steps - start
         );

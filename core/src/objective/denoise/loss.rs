@@ -176,22 +176,51 @@ pub(crate) fn target_tensor(
     eps: &[[f64; 3]],
     like: &Tensor<2>,
 ) -> Tensor<2> {
-    let flat: Vec<f64> = eps.iter().flat_map(|&e| normalizer.normalize(e)).collect();
+    // Padding rows (past `eps`) are zero; the atom mask removes them from the loss anyway.
+    let [rows, _] = like.dims();
+    let mut flat: Vec<f64> = eps.iter().flat_map(|&e| normalizer.normalize(e)).collect();
+    flat.resize(3 * rows, 0.0);
     transfer::upload(
-        TensorData::new(flat, [eps.len(), 3]),
+        TensorData::new(flat, [rows, 3]),
         (&like.device(), like.dtype()),
     )
 }
 
-/// SCD's `pos_MAE` on the device: the mean of `|denormalise(pred) − ε|`, which is
-/// `|pred − target|·(std + 1e-8)` per axis since `target = (ε − mean)/(std + 1e-8)`.
-pub(crate) fn pos_mae(
-    normalizer: &NoiseNormalizer,
-    pred: &Tensor<2>,
-    target: &Tensor<2>,
-) -> Tensor<1> {
-    let [n, _] = pred.dims();
-    let per_axis = (pred.clone() - target.clone()).detach().abs().sum_dim(0); // [1, 3]
+/// The masks of a padded pass ([`HostGraph::padded`]) on the device.
+#[derive(Debug, Clone)]
+pub(crate) struct Padding {
+    /// `[n_atoms, 1]`: 1 on real atoms.
+    atoms: Tensor<2>,
+    /// `[n_systems, 1]`: 1 on real systems.
+    systems: Tensor<2>,
+    real_atoms: usize,
+    real_systems: usize,
+}
+
+impl Padding {
+    /// The masks of `graph`, or `None` when it has no padding.
+    fn of(graph: &HostGraph, like: &Tensor<2>) -> Option<Self> {
+        if !graph.is_padded() {
+            return None;
+        }
+        let opts = (&like.device(), like.dtype());
+        let column = |v: Vec<f64>| {
+            let n = v.len();
+            transfer::upload::<2, burn::tensor::Float>(TensorData::new(v, [n, 1]), opts)
+        };
+        Some(Self {
+            atoms: column(graph.atom_mask()),
+            systems: column(graph.system_mask()),
+            real_atoms: graph.real_atoms(),
+            real_systems: graph.real_systems(),
+        })
+    }
+}
+
+/// SCD's `pos_MAE` (Å) from the per-axis sums `|pred − target|` (`[1, 3]`, normalised units)
+/// over `n` atoms: `|pred − target|·(std + 1e-8)` per axis since `target = (ε − mean)/(std +
+/// 1e-8)`.
+fn pos_mae_of(normalizer: &NoiseNormalizer, per_axis: Tensor<2>, n: usize) -> Tensor<1> {
     let std = normalizer.std();
     let mut sum = per_axis
         .clone()
@@ -208,19 +237,37 @@ pub(crate) fn pos_mae(
 }
 
 /// The denoising term of a pass: the noise head's prediction against the normalised noise `eps`
-/// (MSE, differentiable) and SCD's `pos_MAE`.
+/// (MSE, differentiable) and SCD's `pos_MAE`, over the real atoms of a padded pass.
 pub(crate) fn denoising(
     model: &DenoiseModel,
     x: Tensor<2>,
     vec: Tensor<3>,
     normalizer: &NoiseNormalizer,
     eps: &[[f64; 3]],
+    padding: Option<&Padding>,
 ) -> (Tensor<1>, Tensor<1>) {
     let pred = model.noise_head.forward(x, vec);
     let target = target_tensor(normalizer, eps, &pred);
-    let pos = pos_mae(normalizer, &pred, &target);
-    let mse = (pred - target).square().mean().reshape([1]);
-    (mse, pos)
+    match padding {
+        None => {
+            let [n, _] = pred.dims();
+            let per_axis = (pred.clone() - target.clone()).detach().abs().sum_dim(0);
+            let pos = pos_mae_of(normalizer, per_axis, n);
+            let mse = (pred - target).square().mean().reshape([1]);
+            (mse, pos)
+        }
+        Some(p) => {
+            let n = p.real_atoms;
+            let diff = (pred - target).mul(p.atoms.clone());
+            let pos = pos_mae_of(normalizer, diff.clone().detach().abs().sum_dim(0), n);
+            let mse = diff
+                .square()
+                .sum()
+                .div_scalar((3 * n).max(1) as f64)
+                .reshape([1]);
+            (mse, pos)
+        }
+    }
 }
 
 /// The host half of a denoising step (coord, SCD, pocket SCD, fine-tuning): the noised
@@ -260,11 +307,24 @@ impl DenoiseBatch {
         self.normalizer
     }
 
-    /// `[atoms, edges]` over the batch's passes: what fixes the shapes of the step's kernels.
+    /// Atoms and edges of each pass (the conditioning view's first): what fixes the shapes of
+    /// the step's kernels.
     #[must_use]
-    pub fn shape(&self) -> [usize; 2] {
+    pub fn shape(&self) -> Vec<usize> {
         let views = self.condition.iter().chain(std::iter::once(&self.input));
-        views.fold([0, 0], |[a, e], g| [a + g.n_atoms(), e + g.n_edges()])
+        views.flat_map(|g| [g.n_atoms(), g.n_edges()]).collect()
+    }
+
+    /// The batch with every pass padded to bucket capacities ([`HostGraph::padded`]): the
+    /// loss is that of the unpadded batch (up to summation order), and a run meets a handful
+    /// of shapes instead of one per batch.
+    #[must_use]
+    pub fn padded(self) -> Self {
+        Self {
+            condition: self.condition.map(HostGraph::padded),
+            input: self.input.padded(),
+            ..self
+        }
     }
 }
 
@@ -421,6 +481,7 @@ pub fn denoise_batch_loss(
         None => None,
     };
     let out = model.pass_graph(AtomGraph::upload(batch.input.clone(), device), cond)?;
+    let padding = Padding::of(&batch.input, &out.x);
     let Some(sup) = &batch.supervised else {
         return Ok(StepLoss::denoising_only(denoising(
             model,
@@ -428,14 +489,25 @@ pub fn denoise_batch_loss(
             out.vec,
             &batch.normalizer,
             &batch.eps,
+            padding.as_ref(),
         )));
     };
     let y = model.property(&out, &sup.readout);
+    let mut targets = sup.targets.clone();
+    targets.resize(y.dims()[0], 0.0);
     let t = transfer::upload::<2, burn::tensor::Float>(
-        TensorData::new(sup.targets.clone(), [sup.targets.len(), 1]),
+        TensorData::new(targets, [y.dims()[0], 1]),
         (&y.device(), y.dtype()),
     );
-    let mut prop = (y - t).square().mean().reshape([1]);
+    let mut prop = match &padding {
+        None => (y - t).square().mean().reshape([1]),
+        Some(p) => (y - t)
+            .mul(p.systems.clone())
+            .square()
+            .sum()
+            .div_scalar(p.real_systems.max(1) as f64)
+            .reshape([1]),
+    };
     let property = prop.clone();
     let mut force = None;
     if let Some(truth) = &sup.forces {
@@ -445,17 +517,35 @@ pub fn denoise_batch_loss(
         let pred = head
             .forward(out.x.clone(), out.vec.clone())
             .mul_scalar(sup.readout.std);
+        let rows = pred.dims()[0];
+        let mut truth = truth.clone();
+        truth.resize(3 * rows, 0.0);
         let t = transfer::upload::<2, burn::tensor::Float>(
-            TensorData::new(truth.clone(), [pred.dims()[0], 3]),
+            TensorData::new(truth, [rows, 3]),
             (&pred.device(), pred.dtype()),
         );
-        let f = (pred - t).square().mean().reshape([1]);
+        let f = match &padding {
+            None => (pred - t).square().mean().reshape([1]),
+            Some(p) => (pred - t)
+                .mul(p.atoms.clone())
+                .square()
+                .sum()
+                .div_scalar((3 * p.real_atoms).max(1) as f64)
+                .reshape([1]),
+        };
         prop = prop + f.clone().mul_scalar(sup.settings.force_weight);
         force = Some(f);
     }
     let (mut total, mut denoise, mut pos) = (prop, None, None);
     if batch.denoise {
-        let (den, pos_mae) = denoising(model, out.x, out.vec, &batch.normalizer, &batch.eps);
+        let (den, pos_mae) = denoising(
+            model,
+            out.x,
+            out.vec,
+            &batch.normalizer,
+            &batch.eps,
+            padding.as_ref(),
+        );
         total = total + den.clone().mul_scalar(sup.settings.denoise_weight);
         denoise = Some(den);
         pos = Some(pos_mae);

@@ -361,6 +361,91 @@ mod tests {
         assert_eq!(count(param_infos(&m)), 10_062_876);
     }
 
+    /// Largest difference between two gradient lists, relative to the largest gradient.
+    fn gradient_gap(a: &[Option<Vec<f32>>], b: &[Option<Vec<f32>>]) -> f64 {
+        let (mut gap, mut scale) = (0.0f64, 0.0f64);
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(
+                x.is_some(),
+                y.is_some(),
+                "the same parameters get gradients"
+            );
+            for (u, v) in x.iter().flatten().zip(y.iter().flatten()) {
+                gap = gap.max(f64::from((u - v).abs()));
+                scale = scale.max(f64::from(u.abs()));
+            }
+        }
+        gap / scale.max(f64::MIN_POSITIVE)
+    }
+
+    /// A batch padded to bucket capacities has the unpadded batch's loss figures and gradients
+    /// (up to f32 summation order), for SCD (two passes, conditioned) and for fine-tuning with
+    /// forces and the auxiliary denoising term: the padding system is masked out everywhere.
+    #[test]
+    fn padded_batches_give_the_unpadded_loss_and_gradients() {
+        let (_serial, device) = crate::objective::serial_autodiff_device();
+        let mut config = tiny().with_force_head(true);
+        config.ct = config.ct.with_p_dropcond(0.0).with_p_droppath(0.0);
+        let model = config.init(&device).unwrap();
+        let mut mols = vec![water(), ammonia()];
+        for s in &mut mols {
+            let values = (0..3 * s.n_atoms()).map(|k| 0.1 * k as f64 - 0.3).collect();
+            s.atom_arrays.insert(
+                "forces".into(),
+                crate::AtomArray::Float { width: 3, values },
+            );
+        }
+        let options = model.graph_options();
+        let readout = Readout::new().with_std(0.5).with_mean(-7.0);
+        let settings = FinetuneSettings {
+            noise: 0.005,
+            denoise_weight: 0.1,
+            rotate: true,
+            force_weight: 1.0,
+        };
+        let batches = || {
+            let (mut norm, mut rng) = (NoiseNormalizer::default(), SplitMix64::new(3));
+            let scd = prepare_scd(&mols, NoiseLevels::default(), &mut norm, &mut rng, &options);
+            let ft = prepare_finetune(
+                &mols,
+                &[-7.2, -6.5],
+                &readout,
+                settings,
+                &mut norm,
+                &mut rng,
+                &options,
+            );
+            [scd.unwrap(), ft.unwrap()]
+        };
+        for (plain, padded) in batches().into_iter().zip(batches()) {
+            let padded = padded.padded();
+            let (a, b) = (plain.shape(), padded.shape());
+            assert!(a.iter().zip(&b).all(|(x, y)| x < y), "{a:?} → {b:?}");
+            for n in &b {
+                assert_eq!(*n, crate::backbone::bucket(*n), "{b:?} are bucket sizes");
+            }
+            let la = denoise_batch_loss(&model, &plain, &device).unwrap();
+            let lb = denoise_batch_loss(&model, &padded, &device).unwrap();
+            let (fa, fb) = (la.host(), lb.host());
+            for (x, y) in [
+                (fa.denoise, fb.denoise),
+                (fa.property, fb.property),
+                (fa.pos_mae, fb.pos_mae),
+                (fa.force, fb.force),
+            ] {
+                assert!(
+                    (x - y).abs() <= 1e-5 * x.abs().max(1e-12),
+                    "{fa:?} vs {fb:?}"
+                );
+            }
+            let ga = crate::train::optim::gradients(&model, &la.total.backward());
+            let gb = crate::train::optim::gradients(&model, &lb.total.backward());
+            let gap = gradient_gap(&ga, &gb);
+            eprintln!("padded vs unpadded: gradients within {gap:.1e} of the largest");
+            assert!(gap <= 1e-5, "{gap}");
+        }
+    }
+
     #[test]
     fn losses_are_finite_and_reach_every_trained_part() {
         let (_serial, device) = crate::objective::serial_autodiff_device();
