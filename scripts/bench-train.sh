@@ -5,24 +5,31 @@
 # steps/s and the host↔device traffic per step.
 #
 #   scripts/bench-train.sh [--devices flex,wgpu] [--steps 6] [--base 4bfe0d7]
+#                          [--jobs scd-ct256-b32,unigem-b32,unigem-b128] [--reuse]
+#
+# --reuse runs the binaries kept from the last build ($CARGO_TARGET_DIR/bench-train/) instead of
+# building both again (a release build of the workspace crates takes a quarter of an hour on 2
+# cores).
 #
 # "before" is the release binary of commit BASE (the last with the host optimiser), built from
 # a git worktree into the same target directory; "after" is the working tree's. Steps/s come
-# from the `seconds` of the training rows (step 2 to the last, so the first step's kernel
-# compilation and autotuning are left out). The engine's traffic is what its metrics rows
-# count; the host optimiser's is computed from what it did each step (read every gradient and
+# from the `seconds` of the training rows (step 2 to the one before the last: the first step's
+# kernel compilation and autotuning are left out, and so is the last, which reads the whole
+# state for its checkpoint). The engine's traffic is what its metrics rows count; the host optimiser's is computed from what it did each step (read every gradient and
 # upload every weight as f32, read the loss and its parts, and for the denoising objectives the
 # whole noise prediction) plus the same batch uploads — it has no counters.
 # Data: the shared QM9 (../shared/data/qm9, see docs/data.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-DEVICES=flex,wgpu STEPS=6 BASE=4bfe0d7
+DEVICES=flex,wgpu STEPS=6 BASE=4bfe0d7 JOBS=scd-ct256-b32,unigem-b32,unigem-b128 REUSE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --devices) DEVICES="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
     --base) BASE="$2"; shift 2 ;;
+    --jobs) JOBS="$2"; shift 2 ;;
+    --reuse) REUSE=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -32,12 +39,24 @@ qm9="$root/../shared/data/qm9"
 work=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$work/base" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# The base first, so that the target directory's release binary ends as the working tree's.
-git -C "$root" worktree add -q --detach "$work/base" "$BASE"
-(cd "$work/base" && cargo build --release -q -p nucleate --locked)
-cp "$CARGO_TARGET_DIR/release/nucleate" "$work/before"
-cargo build --release -q -p nucleate --locked
-cp "$CARGO_TARGET_DIR/release/nucleate" "$work/after"
+keep="$CARGO_TARGET_DIR/bench-train"
+mkdir -p "$keep"
+if [[ $REUSE = 1 && -x "$keep/before-$BASE" && -x "$keep/after" ]]; then
+  echo "reusing $keep/before-$BASE and $keep/after"
+else
+  # The base first, so that the target directory's release binary ends as the working tree's.
+  git -C "$root" worktree add -q --detach "$work/base" "$BASE"
+  (cd "$work/base" && cargo build --release -q -p nucleate --locked)
+  cp "$CARGO_TARGET_DIR/release/nucleate" "$keep/before-$BASE"
+  # Cargo names the workspace's crates by paths relative to the workspace root and judges them
+  # fresh by file times: the base's newer artifacts would pass for the working tree's. Touch
+  # its sources so that they are rebuilt.
+  find core native shaders web tests -name '*.rs' -exec touch {} +
+  cargo build --release -q -p nucleate --locked
+  cp "$CARGO_TARGET_DIR/release/nucleate" "$keep/after"
+fi
+cp "$keep/before-$BASE" "$work/before"
+cp "$keep/after" "$work/after"
 
 data="[\"$qm9/qm9_part1.csv.gz\"]"
 scd() { # binary device dir
@@ -54,10 +73,10 @@ unigem() { # binary device dir batch
 }
 echo "steps/s before and after; reads and MB moved per step (logged steps of the engine; the host"
 echo "optimiser's computed, it had no counters)"
-printf '%-14s %-6s %9s %9s %6s   %6s %9s   %5s %9s\n' job device before after ratio \
-  reads MB reads MB
+printf '%-14s %-6s %9s %9s %6s   %6s %9s   %5s %9s %9s\n' job device before after ratio \
+  reads MB reads "MB up" "B down"
 for device in ${DEVICES//,/ }; do
-  for job in scd-ct256-b32 unigem-b32 unigem-b128; do
+  for job in ${JOBS//,/ }; do
     for side in before after; do
       dir="$work/$job-$device-$side"
       case $job in
@@ -76,8 +95,8 @@ def rows(side):
     out = [json.loads(l) for l in m.read_text().splitlines()] if m.exists() else []
     return [r for r in out if r.get("split", "train") == "train"]
 def rate(side):
-    if job.startswith("scd"):  # rows of every step: step 2 .. last
-        t = [r["seconds"] for r in rows(side)]
+    if job.startswith("scd"):  # rows of every step: step 2 .. the one before the checkpoint
+        t = [r["seconds"] for r in rows(side)][:-1]
         return (len(t) - 2) / (t[-1] - t[1])
     out = pathlib.Path(str(run(side)) + ".out").read_text()
     steps, secs = re.search(r"trained (\d+) steps .* in ([0-9.]+) s", out).groups()
@@ -91,13 +110,15 @@ before, after = rate("before"), rate("after")
 r = rows("after")
 reads = sum(x["reads"] for x in r) / len(r)
 up = sum(x["bytes_to_device"] for x in r) / len(r)
-down = sum(x["bytes_to_host"] for x in r) / len(r)
+# Logged steps that are not the final checkpoint (which reads the whole state once).
+plain = [x for x in r if x["step"] != r[-1]["step"]]
+down = f"{sum(x['bytes_to_host'] for x in plain) / len(plain):9.0f}" if plain else "        -"
 n, p = values()
 # The host optimiser: the same batch uploads, every gradient read (one read per parameter) and
 # every weight uploaded, 4 bytes per value each way, plus a few scalar reads.
 b_reads, b_bytes = p + 3, up + 8 * n
 print(f"{job:<14} {device:<6} {before:9.3f} {after:9.3f} {after / before:6.2f}   "
-      f"{b_reads:6.0f} {b_bytes / 1e6:9.2f}   {reads:5.1f} {(up + down) / 1e6:9.3f}")
+      f"{b_reads:6.0f} {b_bytes / 1e6:9.2f}   {reads:5.1f} {up / 1e6:9.3f} {down}")
 EOF
   done
 done
