@@ -6,6 +6,12 @@
 #
 #   scripts/bench-train.sh [--devices flex,wgpu] [--steps 6] [--base 4bfe0d7]
 #                          [--jobs scd-ct256-b32,unigem-b32,unigem-b128] [--reuse]
+#                          [--repeat 5]
+#
+# This machine's speed drifts by ±15 % from one minute to the next (one pair of runs has read
+# 0.86 and, an hour later, 1.20): each job runs --repeat times, before and after interleaved
+# (the order alternating), and the table gives the median steps/s of each side, the ratio of
+# the medians and the range of the per-pair ratios.
 #
 # --reuse runs the binaries kept from the last build ($CARGO_TARGET_DIR/bench-train/) instead of
 # building both again (a release build of the workspace crates takes a quarter of an hour on 2
@@ -22,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-DEVICES=flex,wgpu STEPS=6 BASE=4bfe0d7 JOBS=scd-ct256-b32,unigem-b32,unigem-b128 REUSE=0
+DEVICES=flex,wgpu STEPS=6 BASE=4bfe0d7 JOBS=scd-ct256-b32,unigem-b32,unigem-b128 REUSE=0 REPEAT=5
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --devices) DEVICES="$2"; shift 2 ;;
@@ -30,6 +36,7 @@ while [[ $# -gt 0 ]]; do
     --base) BASE="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
     --reuse) REUSE=1; shift ;;
+    --repeat) REPEAT="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -73,22 +80,27 @@ unigem() { # binary device dir batch
 }
 echo "steps/s before and after; reads and MB moved per step (logged steps of the engine; the host"
 echo "optimiser's computed, it had no counters)"
-printf '%-14s %-6s %9s %9s %6s   %6s %9s   %5s %9s %9s\n' job device before after ratio \
-  reads MB reads "MB up" "B down"
+echo "(median of $REPEAT interleaved runs each; 'pairs' is the range of the per-pair ratios)"
+printf '%-14s %-6s %9s %9s %6s %11s   %6s %9s   %5s %9s %9s\n' job device before after ratio \
+  pairs reads MB reads "MB up" "B down"
 for device in ${DEVICES//,/ }; do
   for job in ${JOBS//,/ }; do
-    for side in before after; do
-      dir="$work/$job-$device-$side"
+    for r in $(seq 1 "$REPEAT"); do
+      if (( r % 2 )); then order="before after"; else order="after before"; fi
+      for side in $order; do
+      dir="$work/$job-$device-$side-$r"
       case $job in
         scd-*) scd "$work/$side" "$device" "$dir" ;;
         unigem-b32) unigem "$work/$side" "$device" "$dir" 32 ;;
         unigem-b128) unigem "$work/$side" "$device" "$dir" 128 ;;
       esac
+      done
     done
-    python3 - "$work" "$job" "$device" <<'EOF'
-import json, re, struct, sys, pathlib
+    python3 - "$work" "$job" "$device" "$REPEAT" <<'EOF'
+import json, re, statistics, struct, sys, pathlib
 work, job, device = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-def run(side):
+repeat = int(sys.argv[4])
+def run(side):  # side: "before-3", "after-1", ...
     return work / f"{job}-{device}-{side}"
 def rows(side):
     m = run(side) / "metrics.jsonl"
@@ -102,12 +114,16 @@ def rate(side):
     steps, secs = re.search(r"trained (\d+) steps .* in ([0-9.]+) s", out).groups()
     return int(steps) / float(secs)
 def values():  # parameter values, from the engine's checkpoint header
-    raw = (run("after") / "checkpoint.bin").read_bytes()
+    raw = (run("after-1") / "checkpoint.bin").read_bytes()
     (n,) = struct.unpack("<Q", raw[8:16])
     h = json.loads(raw[16:16 + n])
     return sum(h["sizes"]), len(h["sizes"])
-before, after = rate("before"), rate("after")
-r = rows("after")
+pairs = [(rate(f"before-{k}"), rate(f"after-{k}")) for k in range(1, repeat + 1)]
+before = statistics.median(b for b, _ in pairs)
+after = statistics.median(a for _, a in pairs)
+ratios = [a / b for b, a in pairs]
+spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+r = rows("after-1")
 reads = sum(x["reads"] for x in r) / len(r)
 up = sum(x["bytes_to_device"] for x in r) / len(r)
 # Logged steps that are not the final checkpoint (which reads the whole state once).
@@ -117,7 +133,7 @@ n, p = values()
 # The host optimiser: the same batch uploads, every gradient read (one read per parameter) and
 # every weight uploaded, 4 bytes per value each way, plus a few scalar reads.
 b_reads, b_bytes = p + 3, up + 8 * n
-print(f"{job:<14} {device:<6} {before:9.3f} {after:9.3f} {after / before:6.2f}   "
+print(f"{job:<14} {device:<6} {before:9.3f} {after:9.3f} {after / before:6.2f} {spread:>11}   "
       f"{b_reads:6.0f} {b_bytes / 1e6:9.2f}   {reads:5.1f} {up / 1e6:9.3f} {down}")
 EOF
   done

@@ -3,11 +3,9 @@
 //! directory contract, exact resumption after SIGKILL, the NaN stop and config errors.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 mod common;
-use common::{bin, repo, run};
+use common::{bin, kill_after_rows, repo, run};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     common::tmp("learn", name)
@@ -286,32 +284,15 @@ fn a_killed_run_resumes_on_the_same_loss_curve() {
 
     // Kill -9 once the run has logged step 12 (checkpoints every 5 steps), then rerun.
     let killed = dir.join("killed");
-    let mut child = bin()
-        .args(["pretrain", "--config"])
-        .arg(&cfg)
-        .arg("--run")
-        .arg(&killed)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    loop {
-        let done = std::fs::read_to_string(killed.join("metrics.jsonl"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if done >= 13 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(300), "run too slow");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "run ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    kill_after_rows(
+        bin()
+            .args(["pretrain", "--config"])
+            .arg(&cfg)
+            .arg("--run")
+            .arg(&killed),
+        &killed.join("metrics.jsonl"),
+        13,
+    );
     let before = train_losses(&killed);
     assert!(before.len() >= 12 && before.len() < 30, "{}", before.len());
     let (ok, out, err) = run(bin()

@@ -2,11 +2,9 @@
 //! tiny model and few sampling steps so the test stays fast.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 mod common;
-use common::{bin, repo, run};
+use common::{bin, kill_after_rows, repo, run};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     common::tmp("unigem", name)
@@ -186,36 +184,19 @@ fn a_killed_run_resumes_byte_identically() {
     assert!(ok, "{err}");
 
     let killed = dir.join("killed");
-    let mut child = bin()
-        .args(["train", "unigem", "--config"])
-        .arg(repo("configs/unigem-qm9-tiny.toml"))
-        .arg("--data")
-        .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
-        .arg("-o")
-        .arg(&killed)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    loop {
-        // A row every 10 steps: kill once step 40 is logged, between checkpoints 35 and 42.
-        let rows = std::fs::read_to_string(killed.join("metrics.jsonl"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if rows >= 4 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(300), "run too slow");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "run ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    // A row every 10 steps: kill once step 40 is logged, between checkpoints 35 and 42.
+    kill_after_rows(
+        bin()
+            .args(["train", "unigem", "--config"])
+            .arg(repo("configs/unigem-qm9-tiny.toml"))
+            .arg("--data")
+            .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
+            .arg("-o")
+            .arg(&killed)
+            .args(args),
+        &killed.join("metrics.jsonl"),
+        4,
+    );
     assert!(
         !killed.join("weights.bin").exists(),
         "the killed run got to the end"

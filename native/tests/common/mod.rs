@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `nucleate` binary under test.
 pub fn bin() -> Command {
@@ -50,4 +51,34 @@ pub fn shared_data() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Spawns `cmd` (output discarded), waits until `metrics` (a run's `metrics.jsonl`) has `rows`
+/// lines, then kills it with SIGKILL: a run stopped between checkpoints, as by a crash.
+///
+/// # Panics
+/// When the run ends by itself first, or takes longer than five minutes to log `rows` rows.
+pub fn kill_after_rows(cmd: &mut Command, metrics: &Path, rows: usize) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        let done = std::fs::read_to_string(metrics)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if done >= rows {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "run too slow");
+        assert!(
+            child.try_wait().expect("child status").is_none(),
+            "run ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
 }
