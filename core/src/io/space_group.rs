@@ -115,9 +115,23 @@ pub fn resolve(
     Ok(Some(ops))
 }
 
-/// Every operation of the setting with this Hall symbol.
+/// Every operation of the setting with this Hall symbol; `None` when it is not a Hall symbol of
+/// a crystallographic space group.
+///
+/// moyo's parser and group generation trust their input (they serve moyo's own table): an empty
+/// symbol, a lone `-`, an unknown trailing letter, a non-numeric origin shift or a non-ASCII
+/// character make them panic, and generators of an infinite group make the generation run
+/// forever. A symbol from a file is therefore checked against the grammar first
+/// ([`well_formed`]) and its rotations against crystallographic point groups ([`finite`])
+/// before moyo expands it; the 530 symbols of moyo's table pass both checks (tested).
 fn operations(hall: &str) -> Option<SpaceGroupOps> {
+    if !well_formed(hall) {
+        return None;
+    }
     let group = HallSymbol::new(hall.trim())?;
+    if !finite(&group.generators) {
+        return None;
+    }
     let mut ops = Vec::new();
     // moyo lists the centring translations without the zero one.
     let zero = moyo::base::Translation::zeros();
@@ -139,6 +153,89 @@ fn operations(hall: &str) -> Option<SpaceGroupOps> {
         hall_symbol: group.hall_symbol,
         ops,
     })
+}
+
+/// Whether `hall` follows the Hall-symbol grammar as moyo reads it (ASCII, whitespace-separated
+/// tokens): a lattice token `-?[PABCIRF]`, then rotation tokens `-?[1-6][^=]?[xyz*]?[1-6abcnuvwd']*`,
+/// then optionally an origin shift of three numbers in parentheses, `(0 0 1)`.
+fn well_formed(hall: &str) -> bool {
+    if !hall.is_ascii() {
+        return false;
+    }
+    let tokens: Vec<&str> = hall.split_whitespace().collect();
+    let Some((lattice, rest)) = tokens.split_first() else {
+        return false;
+    };
+    let l = lattice.strip_prefix('-').unwrap_or(lattice);
+    if l.len() != 1 || !"PABCIRF".contains(l) {
+        return false;
+    }
+    let shift_at = rest
+        .iter()
+        .position(|t| t.starts_with('('))
+        .unwrap_or(rest.len());
+    let rotation = |t: &str| {
+        let t = t.strip_prefix('-').unwrap_or(t).as_bytes();
+        let Some((&n, mut t)) = t.split_first() else {
+            return false;
+        };
+        if !(b'1'..=b'6').contains(&n) {
+            return false;
+        }
+        if let Some((b'^' | b'=', r)) = t.split_first() {
+            t = r;
+        }
+        if let Some((b'x' | b'y' | b'z' | b'*', r)) = t.split_first() {
+            t = r;
+        }
+        t.iter().all(|c| b"123456abcnuvwd'".contains(c))
+    };
+    if !rest[..shift_at].iter().all(|t| rotation(t)) {
+        return false;
+    }
+    if shift_at == rest.len() {
+        return true;
+    }
+    // moyo strips one `(` from the front of a token or else one `)` from its end, and wants
+    // three numbers.
+    let parts: Vec<&str> = rest[shift_at..]
+        .iter()
+        .map(|t| {
+            t.strip_prefix('(')
+                .or_else(|| t.strip_suffix(')'))
+                .unwrap_or(t)
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|t| t.parse::<f64>().is_ok_and(f64::is_finite))
+}
+
+/// Whether `generators` generate a crystallographic point group: at most 48 rotations, each with
+/// entries in {-1, 0, 1} (true of every point-group operation in a conventional basis). Checked
+/// on the rotations alone, without moyo's unbounded generation.
+fn finite(generators: &[moyo::base::Operation]) -> bool {
+    let identity = moyo::base::Rotation::identity();
+    let mut seen = vec![identity];
+    let mut queue = vec![identity];
+    while let Some(r) = queue.pop() {
+        for g in generators {
+            let next = r * g.rotation;
+            if next.iter().any(|e| e.abs() > 1) {
+                return false;
+            }
+            if !seen.contains(&next) {
+                if seen.len() == 48 {
+                    return false;
+                }
+                seen.push(next);
+                queue.push(next);
+            }
+        }
+    }
+    true
 }
 
 fn entries() -> impl Iterator<Item = HallSymbolEntry> {
@@ -266,6 +363,64 @@ mod tests {
 
     fn ops(names: SpaceGroupNames<'_>) -> Result<Option<SpaceGroupOps>, SpaceGroupError> {
         resolve(names, [5.0, 5.0, 5.0], [90.0, 90.0, 90.0])
+    }
+
+    #[test]
+    fn hall_symbols_moyo_cannot_read_are_errors_not_panics() {
+        // The fuzzer's find (an empty `_symmetry_space_group_name_Hall ''`) and its relatives,
+        // which make moyo panic (empty, lone `-`, unknown letters, bad origin shifts, non-ASCII)
+        // or generate forever (`P 6z 4x`: no finite group has a 6-fold and a 4-fold axis), and
+        // symbols that moyo would half-read (`PP 2`).
+        for bad in [
+            "",
+            "  ",
+            "-",
+            "P -",
+            "P 2zq",
+            "P 2 (1) 0 0",
+            "P 2 (a b c)",
+            "P 2 (0 0)",
+            "Pü 2",
+            "X 2",
+            "PP 2",
+            "P 7",
+            "P 6z 4x",
+            "P 3 3x 4y",
+        ] {
+            let out = ops(SpaceGroupNames {
+                hall: Some(bad),
+                ..Default::default()
+            });
+            let e = out.expect_err(bad);
+            assert_eq!(e.field, "hall", "{bad:?}");
+        }
+        // Origin shifts and the grammar's corners still read.
+        for good in [
+            "P 2yb (0 0 1)",
+            "-P 2ybc",
+            "P 4w 2c",
+            "-P 3 2=",
+            "P 61 2 (0 0 -1)",
+            "P 4x 3*",
+        ] {
+            assert!(well_formed(good), "{good:?}");
+        }
+        for (good, n) in [("-P 2ybc", 4), ("P 2yb (0 0 1)", 2), ("P 4x 3*", 24)] {
+            let got = ops(SpaceGroupNames {
+                hall: Some(good),
+                ..Default::default()
+            });
+            assert_eq!(got.expect(good).expect(good).ops.len(), n, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn every_setting_of_the_table_passes_the_checks() {
+        for e in entries() {
+            assert!(well_formed(e.hall_symbol), "{:?}", e.hall_symbol);
+            let group = HallSymbol::new(e.hall_symbol).expect("moyo reads its table");
+            assert!(finite(&group.generators), "{:?}", e.hall_symbol);
+        }
     }
 
     #[test]
