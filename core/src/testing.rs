@@ -24,9 +24,11 @@ pub fn cpu_device() -> burn::tensor::Device {
     burn::tensor::Device::ndarray()
 }
 
-/// Serialises the tests that call `backward` within one test binary: concurrent backward passes
-/// on burn's shared autodiff graph were seen to return zero gradients (position gradients in
-/// the sampler, the embedding head's in SCD). Hold the guard for the whole test.
+/// Serialises the tests that use an autodiff device within one test binary: concurrent backward
+/// passes on burn's shared autodiff graph were seen to return zero gradients (position gradients
+/// in the sampler, the embedding head's in SCD), and the sampler's check failed that way once
+/// more while tests that only build autodiff graphs (forward passes, initialisation) ran beside
+/// it; every test on an autodiff device takes the guard. Hold it for the whole test.
 static AUTODIFF_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The guard of [`AUTODIFF_TESTS`] and the autodiff version of `device`, for a test that calls

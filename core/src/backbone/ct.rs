@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn frozen_embeddings_are_not_trainable() {
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::testing::serial_autodiff(&crate::testing::cpu_device());
         let ct = small().with_freeze_embeddings(true).init(&device).unwrap();
         assert!(!ct.embedding.val().is_require_grad());
         assert!(!ct.drop_cond.mask_token.val().is_require_grad());
@@ -635,7 +635,7 @@ mod tests {
             .unwrap();
         assert_eq!(a, b);
         // On an autodiff device in training mode drop-path and condition dropout are random.
-        let device = device.autodiff();
+        let (_serial, device) = crate::testing::serial_autodiff(&device);
         let ct = small()
             .with_p_droppath(0.5)
             .with_p_dropcond(0.5)

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn summaries_count_and_group_parameters() {
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::testing::serial_autodiff(&crate::testing::cpu_device());
         let et = BackboneConfig::Et(
             EtConfig::new()
                 .with_hidden_channels(16)

@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn flatten_unflatten_round_trip_keeps_trainability() {
-        let device = crate::testing::cpu_device().autodiff();
+        let (_serial, device) = crate::testing::serial_autodiff(&crate::testing::cpu_device());
         let lin: Linear = LinearConfig::new(3, 2).init(&device);
         let flat = flatten(&lin);
         assert_eq!(flat.iter().map(Vec::len).sum::<usize>(), 8);
