@@ -29,30 +29,29 @@ fn frames(path: &Path) -> Vec<(usize, String, Vec<String>)> {
     out
 }
 
-/// `nucleate train unigem` with the tiny config on the committed 200 QM9 molecules.
-fn train_tiny(out: &Path, args: &[&str]) -> (bool, String, String) {
-    run(bin()
-        .args(["train", "unigem", "--config"])
+/// The command `nucleate train unigem` with the tiny config on the committed 200 QM9 molecules.
+fn tiny_command(out: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = bin();
+    cmd.args(["train", "unigem", "--config"])
         .arg(repo("configs/unigem-qm9-tiny.toml"))
         .arg("--data")
         .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
         .arg("-o")
         .arg(out)
-        .args(args))
+        .args(args);
+    cmd
+}
+
+/// [`tiny_command`], run to its end.
+fn train_tiny(out: &Path, args: &[&str]) -> (bool, String, String) {
+    run(&mut tiny_command(out, args))
 }
 
 #[test]
 fn train_then_generate_molecules_and_trajectories_deterministically() {
     let dir = tmp("train");
     let model = dir.join("model");
-    let (ok, _, err) = run(bin()
-        .args(["train", "unigem", "--config"])
-        .arg(repo("configs/unigem-qm9-tiny.toml"))
-        .arg("--data")
-        .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
-        .arg("-o")
-        .arg(&model)
-        .args(["--steps", "3", "--batch", "8", "--seed", "0"]));
+    let (ok, _, err) = train_tiny(&model, &["--steps", "3", "--batch", "8", "--seed", "0"]);
     assert!(ok, "train failed: {err}");
     assert!(model.join("weights.bin").is_file() && model.join("config.toml").is_file());
 
@@ -186,14 +185,7 @@ fn a_killed_run_resumes_byte_identically() {
     let killed = dir.join("killed");
     // A row every 10 steps: kill once step 40 is logged, between checkpoints 35 and 42.
     kill_after_rows(
-        bin()
-            .args(["train", "unigem", "--config"])
-            .arg(repo("configs/unigem-qm9-tiny.toml"))
-            .arg("--data")
-            .arg(repo("tests/data/datasets/qm9_part1_first200.csv.gz"))
-            .arg("-o")
-            .arg(&killed)
-            .args(args),
+        &mut tiny_command(&killed, &args),
         &killed.join("metrics.jsonl"),
         4,
     );
