@@ -89,10 +89,9 @@ fn run_case(
     let mut out = BTreeMap::new();
     let first = model.pass(structures, None, device).expect("pass 1");
     let n_edges = first.graph.n_edges;
-    let n_systems = first.graph.n_systems;
     let emb = model
         .emb_head
-        .forward(first.x.clone(), first.graph.batch.clone(), n_systems);
+        .forward(first.x.clone(), &first.graph.batch);
     out.insert(
         "noise_pred",
         values(model.noise_head.forward(first.x.clone(), first.vec.clone())),
@@ -125,7 +124,7 @@ fn run_case(
         values(
             model
                 .emb_head
-                .forward(second.x.clone(), second.graph.batch.clone(), n_systems),
+                .forward(second.x.clone(), &second.graph.batch),
         ),
     );
     out.insert("cond_x", values(second.x));

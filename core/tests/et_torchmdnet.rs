@@ -107,7 +107,7 @@ fn et_matches_torchmdnet_on_qm9_and_a_crystal() {
             AtomGraph::from_structures(std::slice::from_ref(s), &options, &device).expect("graph");
         let feats = model.et.forward(&graph).expect("forward");
         let y = head.forward(feats.x.clone(), feats.vec.clone());
-        let energy = model.readout.forward(y.clone(), graph.batch.clone(), 1);
+        let energy = model.readout.forward(y.clone(), &graph.batch);
         let y_mlp = mlp.forward(feats.x.clone(), feats.vec.clone());
         Outputs {
             x: values(feats.x),

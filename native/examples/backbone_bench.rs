@@ -81,7 +81,7 @@ fn time_model(
         let mut best = f64::INFINITY;
         for (r, b) in batches.iter().enumerate() {
             let g = AtomGraph::from_structures(b, &options, device).expect("graph");
-            edges = g.idx_i.dims()[0];
+            edges = g.idx_i.n_in();
             let t0 = Instant::now();
             let out = match kind {
                 Kind::Et => et_model.forward(&g),
@@ -89,7 +89,7 @@ fn time_model(
             }
             .expect("forward");
             let y = head.forward(out.x, out.vec);
-            let e: Tensor<2> = readout.forward(y, g.batch.clone(), g.n_systems);
+            let e: Tensor<2> = readout.forward(y, &g.batch);
             let loss = e.sum();
             if backward {
                 let grads = loss.backward();

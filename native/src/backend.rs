@@ -148,7 +148,16 @@ impl Compute {
 
     /// burn's device for this backend, without autodiff; an error names the missing feature
     /// when the backend is not compiled into this binary.
+    ///
+    /// On the GPU backends, scatters and gathers run nucleate's own kernels
+    /// (`nucleate_core::nn::segment`); `NUCLEATE_GRAPH_KERNELS=off` sends them through burn's
+    /// `select_assign`/`select` instead, to compare the two (`scripts/bench-gpu.sh`).
     pub fn device(self) -> anyhow::Result<burn::tensor::Device> {
+        match std::env::var("NUCLEATE_GRAPH_KERNELS").as_deref() {
+            Ok("off") => nucleate_core::nn::set_graph_kernels(false),
+            Ok("on") | Err(_) => {}
+            Ok(other) => anyhow::bail!("NUCLEATE_GRAPH_KERNELS={other}: expected `on` or `off`"),
+        }
         match self {
             #[allow(deprecated)] // burn 0.22 prefers flex; ndarray is the CPU backend we test.
             Self::Cpu => Ok(burn::tensor::Device::ndarray()),

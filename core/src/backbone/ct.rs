@@ -26,7 +26,7 @@
 use burn::config::Config;
 use burn::module::{Flag, Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 
 use super::BackboneError;
 use super::et::{
@@ -34,7 +34,7 @@ use super::et::{
 };
 use super::input::AtomGraph;
 use crate::nn::activation::silu;
-use crate::nn::{EquivariantLayerNorm, ExpNormalSmearing, xavier_linear};
+use crate::nn::{EquivariantLayerNorm, ExpNormalSmearing, Segments, gather_rows, xavier_linear};
 
 /// Which vector pre-norm the CT layers apply (see the module docs).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -172,14 +172,10 @@ impl DropCond {
 
     /// # Shapes
     /// - `cond`: `[n_systems, F]` or `None` (mask token for every system)
-    /// - `batch`: `[n_atoms]`
+    /// - `batch`: the system of each of `n_atoms` atoms, `n_systems` buckets
     /// - output: `[n_atoms, F]`
-    pub fn forward(
-        &self,
-        cond: Option<Tensor<2>>,
-        batch: Tensor<1, Int>,
-        n_systems: usize,
-    ) -> Tensor<2> {
+    pub fn forward(&self, cond: Option<Tensor<2>>, batch: &Segments) -> Tensor<2> {
+        let n_systems = batch.n_out();
         let f = self.mask_token.val().dims()[1];
         let mask = self.mask_token.val().expand([n_systems, f]);
         let c = match cond {
@@ -198,7 +194,7 @@ impl DropCond {
                 }
             }
         };
-        self.norm.forward(c).select(0, batch)
+        gather_rows(self.norm.forward(c), batch)
     }
 }
 
@@ -482,7 +478,7 @@ impl Ct {
         let mut vec = Tensor::<3>::zeros([n, 3, f], (&x.device(), x.dtype()));
         let c = self
             .drop_cond
-            .forward(cond, graph.batch.clone(), graph.n_systems)
+            .forward(cond, &graph.batch)
             .clamp(-clip, clip); // [n, F]
         let last = self.layers.len().saturating_sub(1);
         for (l, layer) in self.layers.iter().enumerate() {

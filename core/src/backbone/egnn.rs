@@ -20,12 +20,12 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::BackboneError;
 use super::input::AtomGraph;
 use crate::nn::activation::{sigmoid, silu};
-use crate::nn::{scatter_mean, scatter_sum, xavier_linear};
+use crate::nn::{Segments, gather_rows, scatter_mean, scatter_sum, xavier_linear};
 
 /// How edge messages are aggregated at a node.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -125,12 +125,11 @@ impl EgnnConfig {
 /// subtract large absolute positions (f32 would lose the small steps of a translated system).
 #[derive(Debug, Clone)]
 struct EgnnEdges {
-    idx_i: Tensor<1, Int>,
-    idx_j: Tensor<1, Int>,
+    idx_i: Segments,
+    idx_j: Segments,
     /// `x⁰_i − (x⁰_j + shift)` of the input positions, `[E, 3]`.
     diff0: Tensor<2>,
     not_self: Tensor<2>,
-    n_atoms: usize,
 }
 
 impl EgnnEdges {
@@ -145,7 +144,6 @@ impl EgnnEdges {
                 .neg()
                 .add_scalar(1.0)
                 .reshape([graph.n_edges, 1]),
-            n_atoms: graph.n_atoms,
         }
     }
 
@@ -153,9 +151,7 @@ impl EgnnEdges {
     /// `[E, 1]`.
     fn diff(&self, dx: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let diff = self.diff0.clone().add(
-            dx.clone()
-                .select(0, self.idx_i.clone())
-                .sub(dx.clone().select(0, self.idx_j.clone())),
+            gather_rows(dx.clone(), &self.idx_i).sub(gather_rows(dx.clone(), &self.idx_j)),
         );
         let d2 = diff.clone().square().sum_dim(1);
         (diff, d2)
@@ -163,9 +159,9 @@ impl EgnnEdges {
 
     fn aggregate(&self, m: Tensor<2>, config: &Aggr) -> Tensor<2> {
         match config.aggregation {
-            Aggregation::Sum => scatter_sum(m, self.idx_i.clone(), self.n_atoms)
+            Aggregation::Sum => scatter_sum(m, &self.idx_i)
                 .div_scalar(config.normalization_factor),
-            Aggregation::Mean => scatter_mean(m, self.idx_i.clone(), self.n_atoms),
+            Aggregation::Mean => scatter_mean(m, &self.idx_i),
         }
     }
 }
@@ -212,8 +208,8 @@ impl Gcl {
     fn forward(&self, h: Tensor<2>, edge_attr: Tensor<2>, edges: &EgnnEdges) -> Tensor<2> {
         let input = Tensor::cat(
             vec![
-                h.clone().select(0, edges.idx_i.clone()),
-                h.clone().select(0, edges.idx_j.clone()),
+                gather_rows(h.clone(), &edges.idx_i),
+                gather_rows(h.clone(), &edges.idx_j),
                 edge_attr,
             ],
             1,
@@ -279,8 +275,8 @@ impl CoordUpdate {
     ) -> Tensor<2> {
         let input = Tensor::cat(
             vec![
-                h.clone().select(0, edges.idx_i.clone()),
-                h.select(0, edges.idx_j.clone()),
+                gather_rows(h.clone(), &edges.idx_i),
+                gather_rows(h, &edges.idx_j),
                 edge_attr,
             ],
             1,
@@ -412,10 +408,10 @@ fn check_shape(
 /// Removes the mean of `v` over the atoms of each system.
 ///
 /// # Shapes
-/// `v` `[n_atoms, 3]`, `batch` `[n_atoms]`; output `[n_atoms, 3]`.
-pub fn remove_mean(v: Tensor<2>, batch: Tensor<1, Int>, n_systems: usize) -> Tensor<2> {
-    let mean = scatter_mean(v.clone(), batch.clone(), n_systems); // [G, 3]
-    v.sub(mean.select(0, batch))
+/// `v` `[n_atoms, 3]`, `batch` the system of each atom; output `[n_atoms, 3]`.
+pub fn remove_mean(v: Tensor<2>, batch: &Segments) -> Tensor<2> {
+    let mean = scatter_mean(v.clone(), batch); // [G, 3]
+    v.sub(gather_rows(mean, batch))
 }
 
 /// Node features with the time of each system (and an optional per-system context) appended.
@@ -428,8 +424,7 @@ fn with_time(
     check_shape("t", t.dims().to_vec(), vec![graph.n_systems])?;
     let mut parts = vec![
         h,
-        t.reshape([graph.n_systems, 1])
-            .select(0, graph.batch.clone()),
+        gather_rows(t.reshape([graph.n_systems, 1]), &graph.batch),
     ];
     if let Some(c) = context {
         if c.dims()[0] != graph.n_systems {
@@ -439,7 +434,7 @@ fn with_time(
                 got: c.dims().to_vec(),
             });
         }
-        parts.push(c.select(0, graph.batch.clone()));
+        parts.push(gather_rows(c, &graph.batch));
     }
     Ok(Tensor::cat(parts, 1))
 }
@@ -511,7 +506,7 @@ impl EgnnDynamics {
         }
         let input = with_time(graph, h, t, context)?;
         let out = self.egnn.forward(graph, input)?;
-        let eps_x = remove_mean(out.dx, graph.batch.clone(), graph.n_systems);
+        let eps_x = remove_mean(out.dx, &graph.batch);
         let eps_h = out.h.narrow(1, 0, self.node_nf);
         Ok((eps_x, eps_h))
     }
@@ -644,12 +639,14 @@ impl UniGem {
         let (hb, xb) = run(&self.branch);
         // Per-atom selector: 1 where the atom's system takes the branch.
         let flags: Vec<f64> = branch.iter().map(|&b| f64::from(u8::from(b))).collect();
-        let sel = crate::train::transfer::upload::<1, burn::tensor::Float>(
-            TensorData::new(flags, [graph.n_systems]),
-            (&dx0.device(), dx0.dtype()),
-        )
-        .reshape([graph.n_systems, 1])
-        .select(0, graph.batch.clone()); // [N, 1]
+        let sel = gather_rows(
+            crate::train::transfer::upload::<1, burn::tensor::Float>(
+                TensorData::new(flags, [graph.n_systems]),
+                (&dx0.device(), dx0.dtype()),
+            )
+            .reshape([graph.n_systems, 1]),
+            &graph.batch,
+        ); // [N, 1]
         let keep = sel.clone().neg().add_scalar(1.0);
         let pick = |a: Tensor<2>, b: Tensor<2>| a.mul(keep.clone()).add(b.mul(sel.clone()));
         let hidden = pick(hm.clone(), hb.clone());
@@ -658,11 +655,11 @@ impl UniGem {
             self.embedding_out.forward(hm),
             self.embedding_out_branch.forward(hb),
         );
-        let eps_x = remove_mean(x, graph.batch.clone(), graph.n_systems);
+        let eps_x = remove_mean(x, &graph.batch);
         let mlp = |l: &[Linear; 2], v: Tensor<2>| l[1].forward(silu(l[0].forward(v)));
         let atom_types = mlp(&self.node_dec2, hidden.clone()).narrow(1, 0, nf - 1);
         let per_atom = mlp(&self.node_dec, hidden);
-        let pooled = scatter_sum(per_atom, graph.batch.clone(), graph.n_systems);
+        let pooled = scatter_sum(per_atom, &graph.batch);
         Ok(UniGemOutput {
             eps_x,
             eps_h: h_out.narrow(1, 0, nf - 1),
@@ -701,8 +698,8 @@ mod tests {
         let b = Structure::molecule(vec![8, 8], vec![[50.0, 0.0, 0.0], [51.2, 0.0, 0.0]]);
         let g = AtomGraph::complete(&[a, b], &device).unwrap();
         assert_eq!((g.n_atoms, g.n_edges, g.n_systems), (5, 6 + 2, 2));
-        let i: Vec<i64> = g.idx_i.into_data().try_into_vec().unwrap();
-        let j: Vec<i64> = g.idx_j.into_data().try_into_vec().unwrap();
+        let i: Vec<i64> = g.idx_i.index().clone().into_data().try_into_vec().unwrap();
+        let j: Vec<i64> = g.idx_j.index().clone().into_data().try_into_vec().unwrap();
         assert_eq!(i, [0, 0, 1, 1, 2, 2, 3, 4]);
         assert_eq!(j, [1, 2, 0, 2, 0, 1, 4, 3]);
     }
@@ -722,7 +719,7 @@ mod tests {
         let t = Tensor::<1>::from_floats([0.3, 0.9], &device);
         let (eps_x, eps_h) = dynamics.forward(&g, h.clone(), t.clone(), None).unwrap();
         assert_eq!(eps_h.dims(), [5, 3]);
-        let com = scatter_sum(eps_x.clone(), g.batch.clone(), 2);
+        let com = scatter_sum(eps_x.clone(), &g.batch);
         let com: Vec<f32> = com.into_data().try_into_vec().unwrap();
         assert!(com.iter().all(|c| c.abs() < 1e-5), "{com:?}");
         let e: Vec<f32> = eps_x.into_data().try_into_vec().unwrap();

@@ -31,7 +31,7 @@ use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 use crate::nn::{
     CosineCutoff, CovarianceRegulariser, EquivariantLayerNorm, ExpNormalSmearing,
-    ExpNormalSmearingConfig, gather_rows, scatter_sum,
+    ExpNormalSmearingConfig, Segments, gather_rows, scatter_sum,
 };
 
 /// Where the radial basis enters the attention (TorchMD-Net `distance_influence`).
@@ -216,9 +216,9 @@ pub(crate) fn embedding(max_z: usize, f: usize, device: &Device) -> Param<Tensor
 #[derive(Debug, Clone)]
 pub struct EdgeFeatures {
     /// Centre atoms (message targets).
-    pub idx_i: Tensor<1, Int>,
+    pub idx_i: Segments,
     /// Neighbour atoms (message sources).
-    pub idx_j: Tensor<1, Int>,
+    pub idx_j: Segments,
     /// Radial basis of each edge length.
     pub rbf: Tensor<2>,
     /// Cosine cutoff of each edge length.
@@ -286,12 +286,8 @@ impl NeighborEmbedding {
         // As TorchMD-Net's (and SCD's) code: each edge carries the centre's embedding to the
         // neighbour. On a symmetric graph this is the textbook Σ_{j ∈ N(i)} W(d_ij) E'[z_j];
         // on a capped, asymmetric one (SCD's periodic graphs) only this order reproduces them.
-        let neighbours = self
-            .embedding
-            .val()
-            .select(0, z)
-            .select(0, edges.idx_i.clone()); // [n_edges, F]
-        let agg = scatter_sum(w.mul(neighbours), edges.idx_j.clone(), edges.n_atoms); // [n_atoms, F]
+        let neighbours = gather_rows(self.embedding.val().select(0, z), &edges.idx_i); // [n_edges, F]
+        let agg = scatter_sum(w.mul(neighbours), &edges.idx_j); // [n_atoms, F]
         self.combine.forward(Tensor::cat(vec![x, agg], 1))
     }
 }
@@ -392,10 +388,10 @@ impl EtAttention {
         let vec_dot = vec1.mul(vec2).sum_dim(1).reshape([n, f]); // [n, F]
 
         // Per edge: target i, source j.
-        let q_i = gather_rows(q, edges.idx_i.clone()); // [E, h, dh]
-        let k_j = gather_rows(k, edges.idx_j.clone()); // [E, h, dh]
-        let mut v_j = gather_rows(v, edges.idx_j.clone()); // [E, h, 3dh]
-        let vec_j = gather_rows(vec.reshape([n, 3, h, dh]), edges.idx_j.clone()); // [E, 3, h, dh]
+        let q_i = gather_rows(q, &edges.idx_i); // [E, h, dh]
+        let k_j = gather_rows(k, &edges.idx_j); // [E, h, dh]
+        let mut v_j = gather_rows(v, &edges.idx_j); // [E, h, 3dh]
+        let vec_j = gather_rows(vec.reshape([n, 3, h, dh]), &edges.idx_j); // [E, 3, h, dh]
 
         let mut logits = q_i.mul(k_j);
         if let Some(dk) = &self.dk_proj {
@@ -421,8 +417,8 @@ impl EtAttention {
             .mul(g1.clone().unsqueeze_dim::<4>(1))
             .add(g2.unsqueeze_dim::<4>(1).mul(u)); // [E, 3, h, dh]
 
-        let agg_x = scatter_sum(msg_x, edges.idx_i.clone(), n).reshape([n, f]); // [n, F]
-        let agg_v = scatter_sum(msg_v, edges.idx_i.clone(), n).reshape([n, 3, f]); // [n, 3, F]
+        let agg_x = scatter_sum(msg_x, &edges.idx_i).reshape([n, f]); // [n, F]
+        let agg_v = scatter_sum(msg_v, &edges.idx_i).reshape([n, 3, f]); // [n, 3, F]
 
         let o = self.o_proj.forward(agg_x); // [n, 3F]
         let o1 = o.clone().narrow(1, 0, f);

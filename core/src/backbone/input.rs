@@ -11,6 +11,7 @@ use burn::tensor::{DType, Device, Float, Int, Tensor, TensorData};
 
 use super::BackboneError;
 use crate::Structure;
+use crate::nn::{Segments, gather_rows};
 use crate::graph::{BatchedGraph, Graph, RadiusGraphOptions, radius_graph_batch};
 use crate::train::transfer::upload;
 
@@ -30,11 +31,11 @@ pub struct AtomGraph {
     /// Positions (Å).
     pub pos: Tensor<2>,
     /// System index of each atom.
-    pub batch: Tensor<1, Int>,
+    pub batch: Segments,
     /// Centre atom of each edge (receives the message).
-    pub idx_i: Tensor<1, Int>,
+    pub idx_i: Segments,
     /// Neighbour atom of each edge (sends the message).
-    pub idx_j: Tensor<1, Int>,
+    pub idx_j: Segments,
     /// Cartesian shift of the neighbour image (Å).
     pub shift: Tensor<2>,
     /// 1 where the edge is a self-loop `(i, i, 0)`.
@@ -157,9 +158,9 @@ impl AtomGraph {
         Self {
             z: ints(raw.z),
             pos: floats2(raw.pos, n_atoms),
-            batch: ints(raw.batch),
-            idx_i: ints(raw.idx_i),
-            idx_j: ints(raw.idx_j),
+            batch: Segments::new(&raw.batch, raw.n_systems, device),
+            idx_i: Segments::new(&raw.idx_i, n_atoms, device),
+            idx_j: Segments::new(&raw.idx_j, n_atoms, device),
             shift: floats2(raw.shift, n_edges),
             self_loop: upload::<1, Float>(
                 TensorData::new(raw.self_loop, [n_edges]),
@@ -203,12 +204,9 @@ impl AtomGraph {
 
     /// Edge vectors, lengths and unit vectors from the current positions.
     pub fn geometry(&self) -> EdgeGeometry {
-        let r = self
-            .pos
-            .clone()
-            .select(0, self.idx_j.clone())
+        let r = gather_rows(self.pos.clone(), &self.idx_j)
             .add(self.shift.clone())
-            .sub(self.pos.clone().select(0, self.idx_i.clone())); // [n_edges, 3]
+            .sub(gather_rows(self.pos.clone(), &self.idx_i)); // [n_edges, 3]
         // On self-loops r is exactly 0; adding 1 under the square root keeps the gradient finite
         // and the factor (1 − self_loop) makes d exactly 0 there.
         let not_self = self.self_loop.clone().neg().add_scalar(1.0); // [n_edges]

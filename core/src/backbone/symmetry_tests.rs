@@ -92,7 +92,7 @@ fn et_forces_match_finite_differences_and_are_finite_on_self_loops() {
         let g = g.with_pos(pos.clone());
         let out = et.forward(&g).unwrap();
         let y = head.forward(out.x, out.vec);
-        (Readout::new().forward(y, g.batch.clone(), 1), pos)
+        (Readout::new().forward(y, &g.batch), pos)
     };
     let (e, pos) = energy(&s, true);
     let grads = e.backward();
@@ -154,7 +154,7 @@ fn rotated_copy_in_the_same_batch_has_the_same_energy() {
     let batch = [s, rotated, supercell];
     let g = AtomGraph::from_structures(&batch, &config.graph_options(), &device).unwrap();
     let out = et.forward(&g).unwrap();
-    let e = values(Readout::new().forward(head.forward(out.x, out.vec), g.batch.clone(), 3));
+    let e = values(Readout::new().forward(head.forward(out.x, out.vec), &g.batch));
     assert!((e[0] - e[1]).abs() <= 1e-5 * e[0].abs().max(1.0), "{e:?}");
     assert!(
         (e[2] - 2.0 * e[0]).abs() <= 1e-5 * e[0].abs().max(1.0),

@@ -7,11 +7,11 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::gated::GatedEquivariantBlock;
 use crate::nn::activation::silu;
-use crate::nn::{scatter_mean, scatter_sum, xavier_linear};
+use crate::nn::{Segments, scatter_mean, scatter_sum, xavier_linear};
 
 /// TorchMD-Net `Scalar`: `y_i = W₂ SiLU(W₁ x_i + b₁) + b₂`, `W₁: F → F/2`, `W₂: F/2 → 1`.
 #[derive(Module, Debug)]
@@ -130,13 +130,13 @@ pub struct Readout {
 
 impl Readout {
     /// # Shapes
-    /// - `y`: `[n_atoms, k]`, `batch`: `[n_atoms]` with entries in `0..n_systems`
+    /// - `y`: `[n_atoms, k]`, `batch`: the system of each atom (`n_systems` buckets)
     /// - output: `[n_systems, k]`
-    pub fn forward(&self, y: Tensor<2>, batch: Tensor<1, Int>, n_systems: usize) -> Tensor<2> {
+    pub fn forward(&self, y: Tensor<2>, batch: &Segments) -> Tensor<2> {
         let y = y.mul_scalar(self.std);
         let y = match self.reduce {
-            Reduce::Sum => scatter_sum(y, batch, n_systems),
-            Reduce::Mean => scatter_mean(y, batch, n_systems),
+            Reduce::Sum => scatter_sum(y, batch),
+            Reduce::Mean => scatter_mean(y, batch),
         };
         y.add_scalar(self.mean)
     }

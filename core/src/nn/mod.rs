@@ -8,6 +8,7 @@ pub mod init;
 pub mod params;
 pub mod radial;
 pub mod scatter;
+pub mod segment;
 
 pub use cutoff::CosineCutoff;
 pub use equivariant_norm::{CovarianceRegulariser, EquivariantLayerNorm};
@@ -15,3 +16,4 @@ pub use init::xavier_linear;
 pub use params::{NamedTensor, ParamInfo, ParamLoadError, load_named, param_infos, param_names};
 pub use radial::{ExpNormalSmearing, ExpNormalSmearingConfig};
 pub use scatter::{gather_rows, scatter_mean, scatter_sum};
+pub use segment::{Segments, set_graph_kernels, uses_kernels};

@@ -264,15 +264,13 @@ pub fn unigem_batch_loss(
     let eps_t = upload::<2, Float>(TensorData::new(batch.eps.clone(), [n, 3]), opts);
     let l_eps = scatter_sum(
         (eps_t - out.eps_x).square().sum_dim(1),
-        graph.batch.clone(),
-        n_sys,
+        &graph.batch,
     )
     .mul_scalar(0.5 / (3.0 * n_max)); // [B, 1]
     let h_true = upload::<2, Float>(TensorData::new(batch.h_true.clone(), [n, NODE_NF]), opts);
     let l_type = scatter_sum(
         (h_true - out.atom_types).abs().sum_dim(1),
-        graph.batch.clone(),
-        n_sys,
+        &graph.batch,
     )
     .mul_scalar(1.0 / (NODE_NF as f64 * n_max));
     let y = upload::<2, Float>(TensorData::new(batch.property.clone(), [n_sys, 1]), opts);

@@ -325,7 +325,7 @@ impl Backbones {
                 let g = graph(s, cutoff, dtype, &d);
                 let out = et.forward(&g).expect("ET forward");
                 let y = head.forward(out.x.clone(), out.vec.clone());
-                let energy = Readout::new().forward(y, g.batch.clone(), 1);
+                let energy = Readout::new().forward(y, &g.batch);
                 SymmetryOutput {
                     scalars: values(out.x),
                     scalar_width: 16,

@@ -212,7 +212,7 @@ impl Predictor {
                 let f = et.forward(&graph)?;
                 let y = head.forward(f.x, f.vec);
                 Ok(readout
-                    .forward(y, graph.batch.clone(), graph.n_systems)
+                    .forward(y, &graph.batch)
                     .into_data()
                     .iter::<f64>()
                     .collect())

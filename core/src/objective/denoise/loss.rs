@@ -475,7 +475,7 @@ pub fn denoise_batch_loss(
             Some(
                 model
                     .emb_head
-                    .forward(first.x, first.graph.batch.clone(), first.graph.n_systems),
+                    .forward(first.x, &first.graph.batch),
             )
         }
         None => None,

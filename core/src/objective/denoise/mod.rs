@@ -23,7 +23,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 use thiserror::Error;
 
 use crate::Structure;
@@ -31,7 +31,7 @@ use crate::backbone::{AtomGraph, BackboneError, Ct, CtConfig};
 use crate::graph::{GraphError, RadiusGraphOptions, radius_graph_batch};
 use crate::head::{EquivariantScalarHead, EquivariantVectorHead, Readout};
 use crate::nn::activation::silu;
-use crate::nn::{scatter_sum, xavier_linear};
+use crate::nn::{Segments, scatter_sum, xavier_linear};
 
 mod geometry;
 mod loss;
@@ -113,13 +113,13 @@ impl EmbeddingHead {
     }
 
     /// # Shapes
-    /// - `x`: `[n_atoms, F]`, `batch`: `[n_atoms]`
+    /// - `x`: `[n_atoms, F]`, `batch`: the system of each atom
     /// - output: `[n_systems, F]`
-    pub fn forward(&self, x: Tensor<2>, batch: Tensor<1, Int>, n_systems: usize) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>, batch: &Segments) -> Tensor<2> {
         let h = self
             .norm_a
             .forward(silu(self.lin_a.forward(self.norm_in.forward(x))));
-        let p = scatter_sum(h, batch, n_systems);
+        let p = scatter_sum(h, batch);
         self.lin_c.forward(
             self.norm_b
                 .forward(silu(self.lin_b.forward(self.norm_pool.forward(p)))),
@@ -250,7 +250,7 @@ impl DenoiseModel {
     #[must_use]
     pub fn property(&self, out: &PassOutput, readout: &Readout) -> Tensor<2> {
         let y = self.scalar_head.forward(out.x.clone(), out.vec.clone());
-        readout.forward(y, out.graph.batch.clone(), out.graph.n_systems)
+        readout.forward(y, &out.graph.batch)
     }
 
     /// Predicts the property of `structures` (no noise, no conditioning, evaluation mode is
