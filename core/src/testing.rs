@@ -10,6 +10,7 @@
 //! a tolerance chosen per float dtype ([`tolerance`], as e3nn's `assert_equivariant`).
 
 pub mod cases;
+pub mod kernels;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Tensor};

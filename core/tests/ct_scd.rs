@@ -89,9 +89,7 @@ fn run_case(
     let mut out = BTreeMap::new();
     let first = model.pass(structures, None, device).expect("pass 1");
     let n_edges = first.graph.n_edges;
-    let emb = model
-        .emb_head
-        .forward(first.x.clone(), &first.graph.batch);
+    let emb = model.emb_head.forward(first.x.clone(), &first.graph.batch);
     out.insert(
         "noise_pred",
         values(model.noise_head.forward(first.x.clone(), first.vec.clone())),

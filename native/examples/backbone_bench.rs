@@ -5,8 +5,10 @@
 //! configuration is a warm-up (kernel compilation, autotuning) and is not counted.
 //!
 //! Usage: cargo run --release -p nucleate --example backbone_bench -- MOLECULES.extxyz
-//!        [--device cpu|wgpu|cuda|flex] [--batches 32,128] [--repeats 3] [--only F/L/H]
-//!        [--json OUT.json]
+//!        [--device cpu|wgpu|cuda|flex] [--batches 32,128] [--repeats 3]
+//!        [--sizes 256/8/8,128/6/8] [--json OUT.json]
+//! `NUCLEATE_GRAPH_KERNELS=off` sends scatters and gathers through burn's `select_assign`/`select`
+//! instead of nucleate's kernels on the GPU backends (as the CLI does).
 //! `BENCH_FWD_ONLY=1` times the forward pass alone (for profiling it).
 
 use std::time::Instant;
@@ -39,6 +41,15 @@ fn batch_of(molecules: &[Structure], start: usize, size: usize) -> Vec<Structure
 
 /// burn's device for `--device`.
 fn device(name: &str) -> Result<Device, String> {
+    match std::env::var("NUCLEATE_GRAPH_KERNELS").as_deref() {
+        Ok("off") => nucleate_core::nn::set_graph_kernels(false),
+        Ok("on") | Err(_) => {}
+        Ok(other) => {
+            return Err(format!(
+                "NUCLEATE_GRAPH_KERNELS={other}: expected on or off"
+            ));
+        }
+    }
     match name {
         #[allow(deprecated)] // burn 0.22 prefers flex; ndarray is the CPU backend we use.
         "cpu" => Ok(Device::ndarray()),
@@ -161,17 +172,22 @@ fn main() {
         "model", "F/L/H", "batch", "edges", "fwd mol/s", "fwd+bwd mol/s"
     );
     let mut json = Vec::new();
-    // `--only 128/6/8` restricts the run to one size (e.g. under a profiler).
-    let only = flag("--only");
-    for (f, l, h) in [(256usize, 8usize, 8usize), (128, 6, 8)] {
-        if only.as_ref().is_some_and(|o| *o != format!("{f}/{l}/{h}")) {
-            continue;
-        }
+    // `--sizes 128/6/8` restricts the run to some sizes (e.g. under a profiler) or picks others.
+    let sizes: Vec<Vec<usize>> = flag("--sizes")
+        .unwrap_or_else(|| "256/8/8,128/6/8".into())
+        .split(',')
+        .map(|s| s.split('/').filter_map(|x| x.parse().ok()).collect())
+        .collect();
+    for size in &sizes {
+        let &[f, l, h] = size.as_slice() else {
+            eprintln!("--sizes: expected F/L/H[,F/L/H...], e.g. 256/8/8");
+            std::process::exit(2);
+        };
         let et = EtConfig::new()
             .with_hidden_channels(f)
             .with_num_layers(l)
             .with_num_heads(h)
-            .with_num_rbf(if f == 256 { 64 } else { 32 });
+            .with_num_rbf(if f >= 256 { 64 } else { 32 });
         for (kind, name) in [(Kind::Et, "ET"), (Kind::Ct, "CT")] {
             for &b in &batches {
                 let (fwd, fb, edges) = time_model(kind, &et, &molecules, b, repeats + 1, &base);

@@ -122,3 +122,29 @@ pub async fn train_steps(
     })
     .map_err(js)
 }
+
+/// nucleate's graph kernels on `backend` (`"webgpu"`: burn's WebGPU backend, the kernels'
+/// WGSL) against the host reference of `nucleate_core::testing::kernels` — the check
+/// `native/tests/graph_kernels.rs` runs on wgpu: random graphs of 1 to 10⁵ edges, sum, mean
+/// and gather, forward and backward. Returns `{"graphs", "largest", "worst", "ms"}` as JSON.
+///
+/// # Errors
+/// An unavailable backend, one that does not run the kernels, or a disagreement above
+/// 1e-5 relative (the message names the operation and the graph).
+#[wasm_bindgen]
+pub async fn graph_kernel_check(backend: &str) -> Result<String, JsError> {
+    use nucleate_core::testing::kernels::{check_graph_kernels, kernel_cases};
+    let compute = Compute::parse(backend).map_err(js)?;
+    let device = compute.device().await.map_err(js)?;
+    let t0 = js_sys::Date::now();
+    let report = check_graph_kernels(&device, &kernel_cases(100_000))
+        .await
+        .map_err(js)?;
+    Ok(format!(
+        "{{\"graphs\":{},\"largest\":{},\"worst\":{:e},\"ms\":{:.0}}}",
+        report.graphs,
+        report.largest,
+        report.worst,
+        js_sys::Date::now() - t0
+    ))
+}

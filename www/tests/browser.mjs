@@ -295,6 +295,23 @@ async function trainingChecks(page, renderBackend, problems) {
   return runs;
 }
 
+// nucleate's graph kernels (the CSR segment sum behind every scatter and gather) on WebGPU,
+// against the host reference shared with native/tests/graph_kernels.rs: random graphs of 1 to
+// 10^5 edges, sum, mean and gather, forward and backward, to 1e-5 relative.
+async function kernelChecks(page, renderBackend, problems) {
+  if (renderBackend !== 'WebGPU') return null;
+  const r = await page.evaluate(async () => {
+    try {
+      return JSON.parse(await window.wasmBindings.graph_kernel_check('webgpu'));
+    } catch (e) {
+      return { error: String(e?.message ?? e) };
+    }
+  });
+  if (r.error) problems.push(`graph kernels on WebGPU: ${r.error}`);
+  else if (!(r.graphs === 9 && r.largest === 100000 && r.worst <= 1e-5)) problems.push(`graph kernels on WebGPU: ${JSON.stringify(r)}`);
+  return r;
+}
+
 async function generationChecks(page, mode, renderBackend, problems) {
   const out = {};
   await page.waitForFunction(() => document.body.dataset.genModel || document.body.dataset.genError, null, { timeout: 60_000 });
@@ -456,7 +473,8 @@ async function runMode(mode, url) {
     const property = await propertyChecks(page, mode, backend, problems);
     const generation = await generationChecks(page, mode, backend, problems);
     const training = await trainingChecks(page, backend, problems);
-    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property, generation, training };
+    const kernels = await kernelChecks(page, backend, problems);
+    return { mode: mode.name, backend, status, readyMs, counts, changed, problems, logs, viewer, property, generation, training, kernels };
   } finally {
     await browser.close();
   }
@@ -483,6 +501,7 @@ for (const mode of MODES) {
     if (r.generation?.gpuCheck) console.log(`[${r.mode}] generation WebGPU vs CPU after ${1000 - r.generation.gpuCheck.t} steps of seed 7: max |Δx| ${r.generation.gpuCheck.dev.toExponential(2)} Å`);
     if (r.generation?.formula) console.log(`[${r.mode}] generation: ${r.generation.atoms} atoms, seed 7 → ${r.generation.formula}, predicted homo ${r.generation.property.toFixed(3)} eV, stable=${r.generation.stable} (${r.generation.stable_atoms}/${r.generation.atoms} atoms), valid=${r.generation.valid}; ${r.generation.steps} steps in ${(r.generation.ms / 1000).toFixed(2)} s in the worker (${(r.generation.ms / r.generation.steps).toFixed(2)} ms/step), ${r.generation.frames} frames; main-thread timer ticks ${r.generation.ticks} of ~${Math.round(r.generation.ms / 50)}`);
     for (const t of r.training ?? []) console.log(`[${r.mode}] training on ${t.backend}: ${t.losses.length} SCD steps of a ${t.parameters}-parameter CT in ${(t.ms / 1000).toFixed(2)} s, loss ${t.losses[0].toFixed(4)} → ${t.losses[t.losses.length - 1].toFixed(4)}; ${t.reads} reads (${t.bytes_to_host} B), ${t.uploads} uploads (${(t.bytes_to_device / 1024).toFixed(0)} KiB)`);
+    if (r.kernels && !r.kernels.error) console.log(`[${r.mode}] graph kernels on WebGPU: ${r.kernels.graphs} graphs (1 to ${r.kernels.largest} edges), forward and backward, worst relative error ${r.kernels.worst.toExponential(2)} (${(r.kernels.ms / 1000).toFixed(1)} s)`);
     if (r.training?.dev !== undefined) console.log(`[${r.mode}] training CPU vs WebGPU: max relative loss difference ${r.training.dev.toExponential(1)}`);
     if (mode.name === 'webgl2' && r.backend !== 'WebGL2') r.problems.push(`expected the WebGL2 fallback, got ${r.backend}`);
     if (mode.name === 'webgpu' && r.backend !== 'WebGPU') r.problems.push(`WebGPU mode rendered with ${r.backend}: WebGPU (SwiftShader) did not come up`);

@@ -34,7 +34,9 @@ use super::et::{
 };
 use super::input::AtomGraph;
 use crate::nn::activation::silu;
-use crate::nn::{EquivariantLayerNorm, ExpNormalSmearing, Segments, gather_rows, xavier_linear};
+use crate::nn::{
+    EquivariantLayerNorm, ExpNormalSmearing, Segments, gather_rows, gather_table, xavier_linear,
+};
 
 /// Which vector pre-norm the CT layers apply (see the module docs).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -471,9 +473,9 @@ impl Ct {
         );
         let n = graph.n_atoms;
         let clip = self.clip;
-        let mut x = self.embedding.val().select(0, graph.z.clone()); // [n, F]
+        let mut x = gather_table(self.embedding.val(), &graph.z); // [n, F]
         if let Some(ne) = &self.neighbor_embedding {
-            x = ne.forward(graph.z.clone(), x, &edges);
+            x = ne.forward(&graph.z, x, &edges);
         }
         let mut vec = Tensor::<3>::zeros([n, 3, f], (&x.device(), x.dtype()));
         let c = self

@@ -150,17 +150,17 @@ impl EgnnEdges {
     /// `x_i − (x_j + shift)` `[E, 3]` for displacements `dx` `[N, 3]`, and its squared length
     /// `[E, 1]`.
     fn diff(&self, dx: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let diff = self.diff0.clone().add(
-            gather_rows(dx.clone(), &self.idx_i).sub(gather_rows(dx.clone(), &self.idx_j)),
-        );
+        let diff = self
+            .diff0
+            .clone()
+            .add(gather_rows(dx.clone(), &self.idx_i).sub(gather_rows(dx.clone(), &self.idx_j)));
         let d2 = diff.clone().square().sum_dim(1);
         (diff, d2)
     }
 
     fn aggregate(&self, m: Tensor<2>, config: &Aggr) -> Tensor<2> {
         match config.aggregation {
-            Aggregation::Sum => scatter_sum(m, &self.idx_i)
-                .div_scalar(config.normalization_factor),
+            Aggregation::Sum => scatter_sum(m, &self.idx_i).div_scalar(config.normalization_factor),
             Aggregation::Mean => scatter_mean(m, &self.idx_i),
         }
     }

@@ -22,7 +22,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::BackboneError;
 use super::input::AtomGraph;
@@ -31,7 +31,7 @@ use crate::nn::activation::silu;
 use crate::nn::xavier_linear;
 use crate::nn::{
     CosineCutoff, CovarianceRegulariser, EquivariantLayerNorm, ExpNormalSmearing,
-    ExpNormalSmearingConfig, Segments, gather_rows, scatter_sum,
+    ExpNormalSmearingConfig, Segments, gather_rows, gather_table, scatter_sum,
 };
 
 /// Where the radial basis enters the attention (TorchMD-Net `distance_influence`).
@@ -275,7 +275,7 @@ impl NeighborEmbedding {
     /// # Shapes
     /// - `z`: `[n_atoms]`, `x`: `[n_atoms, F]`
     /// - output: `[n_atoms, F]`
-    pub fn forward(&self, z: Tensor<1, Int>, x: Tensor<2>, edges: &EdgeFeatures) -> Tensor<2> {
+    pub fn forward(&self, z: &Segments, x: Tensor<2>, edges: &EdgeFeatures) -> Tensor<2> {
         let n_edges = edges.cutoff.dims()[0];
         let weight = edges
             .cutoff
@@ -286,7 +286,7 @@ impl NeighborEmbedding {
         // As TorchMD-Net's (and SCD's) code: each edge carries the centre's embedding to the
         // neighbour. On a symmetric graph this is the textbook Σ_{j ∈ N(i)} W(d_ij) E'[z_j];
         // on a capped, asymmetric one (SCD's periodic graphs) only this order reproduces them.
-        let neighbours = gather_rows(self.embedding.val().select(0, z), &edges.idx_i); // [n_edges, F]
+        let neighbours = gather_rows(gather_table(self.embedding.val(), z), &edges.idx_i); // [n_edges, F]
         let agg = scatter_sum(w.mul(neighbours), &edges.idx_j); // [n_atoms, F]
         self.combine.forward(Tensor::cat(vec![x, agg], 1))
     }
@@ -487,9 +487,9 @@ impl Et {
         );
         let n = graph.n_atoms;
         let f = self.hidden_channels;
-        let mut x = self.embedding.val().select(0, graph.z.clone()); // [n, F]
+        let mut x = gather_table(self.embedding.val(), &graph.z); // [n, F]
         if let Some(ne) = &self.neighbor_embedding {
-            x = ne.forward(graph.z.clone(), x, &edges);
+            x = ne.forward(&graph.z, x, &edges);
         }
         let mut vec = Tensor::<3>::zeros([n, 3, f], (&x.device(), x.dtype()));
         for layer in &self.layers {

@@ -7,13 +7,16 @@
 //! are marked in `self_loop` so that distances and unit vectors of those edges are exactly
 //! zero without dividing by zero (an atom's periodic images are ordinary edges).
 
-use burn::tensor::{DType, Device, Float, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Float, Tensor, TensorData};
 
 use super::BackboneError;
 use crate::Structure;
-use crate::nn::{Segments, gather_rows};
 use crate::graph::{BatchedGraph, Graph, RadiusGraphOptions, radius_graph_batch};
+use crate::nn::{Segments, gather_rows};
 use crate::train::transfer::upload;
+
+/// Buckets of [`AtomGraph::z`]: the atomic numbers `0..=118`.
+pub const ELEMENT_ROWS: usize = 119;
 
 /// A batch of systems as tensors, with its radius graph.
 ///
@@ -26,8 +29,10 @@ use crate::train::transfer::upload;
 /// - `self_loop`: `[n_edges]` 1 for an edge `(i, i, 0)`, else 0
 #[derive(Debug, Clone)]
 pub struct AtomGraph {
-    /// Atomic numbers.
-    pub z: Tensor<1, Int>,
+    /// Atomic numbers, as [`Segments`] of the atoms over the 119 elements `0..=118` (so that
+    /// an embedding lookup is a [`gather_rows`] with a kernel backward, see
+    /// [`crate::nn::gather_table`]).
+    pub z: Segments,
     /// Positions (Å).
     pub pos: Tensor<2>,
     /// System index of each atom.
@@ -149,14 +154,10 @@ impl AtomGraph {
     pub fn upload_with_dtype(raw: HostGraph, device: &Device, dtype: DType) -> Self {
         let n_atoms = raw.z.len();
         let n_edges = raw.idx_i.len();
-        let ints = |v: Vec<i64>| {
-            let n = v.len();
-            upload::<1, Int>(TensorData::new(v, [n]), device)
-        };
         let floats2 =
             |v: Vec<f64>, n: usize| upload::<2, Float>(TensorData::new(v, [n, 3]), (device, dtype));
         Self {
-            z: ints(raw.z),
+            z: Segments::new(&raw.z, ELEMENT_ROWS, device),
             pos: floats2(raw.pos, n_atoms),
             batch: Segments::new(&raw.batch, raw.n_systems, device),
             idx_i: Segments::new(&raw.idx_i, n_atoms, device),

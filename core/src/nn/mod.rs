@@ -15,5 +15,5 @@ pub use equivariant_norm::{CovarianceRegulariser, EquivariantLayerNorm};
 pub use init::xavier_linear;
 pub use params::{NamedTensor, ParamInfo, ParamLoadError, load_named, param_infos, param_names};
 pub use radial::{ExpNormalSmearing, ExpNormalSmearingConfig};
-pub use scatter::{gather_rows, scatter_mean, scatter_sum};
+pub use scatter::{gather_rows, gather_table, scatter_mean, scatter_sum};
 pub use segment::{Segments, set_graph_kernels, uses_kernels};

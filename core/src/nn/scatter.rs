@@ -57,6 +57,30 @@ pub fn gather_rows<const D: usize>(values: Tensor<D>, segments: &Segments) -> Te
     rows.select(0, segments.index().clone()).reshape(shape)
 }
 
+/// Rows of a lookup `table` (`[rows, F]`, e.g. an element embedding) picked by the segments'
+/// index: [`gather_rows`] after fitting the table to the segments' `n_out` buckets — rows the
+/// index cannot reach are cut off, missing ones are zero — so that its backward is the kernel
+/// segment sum whatever the table's size.
+///
+/// # Panics
+/// If an entry of the index is not below the table's rows (as `select` would).
+pub fn gather_table(table: Tensor<2>, segments: &Segments) -> Tensor<2> {
+    let [rows, width] = table.dims();
+    let n_out = segments.n_out();
+    let table = match rows.cmp(&n_out) {
+        std::cmp::Ordering::Equal => table,
+        std::cmp::Ordering::Greater => table.narrow(0, 0, n_out),
+        std::cmp::Ordering::Less => {
+            let options = (&table.device(), table.dtype());
+            Tensor::cat(
+                vec![table, Tensor::zeros([n_out - rows, width], options)],
+                0,
+            )
+        }
+    };
+    gather_rows(table, segments)
+}
+
 /// `[n, a, b, ...]` → `[n, a·b·...]` (a 1-D tensor becomes one column).
 fn rows_2d<const D: usize>(values: Tensor<D>) -> Tensor<2> {
     let dims = values.dims();

@@ -300,7 +300,11 @@ mod extension {
             offsets: IntTensor<Self>,
         ) -> FloatTensor<Self> {
             let (primitive, node) = values.into_parts();
-            match GatherBackward.prepare::<C>([node]).compute_bound().stateful() {
+            match GatherBackward
+                .prepare::<C>([node])
+                .compute_bound()
+                .stateful()
+            {
                 OpsKind::Tracked(prep) => {
                     let state = (index.clone(), perm.clone(), offsets.clone());
                     prep.finish(state, B::segment_gather(primitive, index, perm, offsets))
@@ -317,7 +321,9 @@ mod extension {
     /// # Panics
     /// If `segments` has no CSR form (its device does not run the kernels).
     pub(crate) fn segment_sum(rows: Tensor<2>, segments: &Segments) -> Tensor<2> {
-        let csr = segments.csr().expect("segment_sum: Segments built for a kernel device");
+        let csr = segments
+            .csr()
+            .expect("segment_sum: Segments built for a kernel device");
         Tensor::from_dispatch(<Dispatch as SegmentOps>::segment_sum(
             rows.into_dispatch(),
             to_dispatch(&segments.index),

@@ -262,17 +262,11 @@ pub fn unigem_batch_loss(
         growth,
     )?;
     let eps_t = upload::<2, Float>(TensorData::new(batch.eps.clone(), [n, 3]), opts);
-    let l_eps = scatter_sum(
-        (eps_t - out.eps_x).square().sum_dim(1),
-        &graph.batch,
-    )
-    .mul_scalar(0.5 / (3.0 * n_max)); // [B, 1]
+    let l_eps = scatter_sum((eps_t - out.eps_x).square().sum_dim(1), &graph.batch)
+        .mul_scalar(0.5 / (3.0 * n_max)); // [B, 1]
     let h_true = upload::<2, Float>(TensorData::new(batch.h_true.clone(), [n, NODE_NF]), opts);
-    let l_type = scatter_sum(
-        (h_true - out.atom_types).abs().sum_dim(1),
-        &graph.batch,
-    )
-    .mul_scalar(1.0 / (NODE_NF as f64 * n_max));
+    let l_type = scatter_sum((h_true - out.atom_types).abs().sum_dim(1), &graph.batch)
+        .mul_scalar(1.0 / (NODE_NF as f64 * n_max));
     let y = upload::<2, Float>(TensorData::new(batch.property.clone(), [n_sys, 1]), opts);
     let l_prop = (out.property - y).abs();
     let gmask: Vec<f64> = growth.iter().map(|&g| f64::from(u8::from(g))).collect();

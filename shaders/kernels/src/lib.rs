@@ -65,7 +65,11 @@ pub fn segment_sum(values: CubeTensor, perm: CubeTensor, offsets: CubeTensor) ->
     let perm = into_contiguous(perm);
     let offsets = into_contiguous(offsets);
     let shape = values.meta.shape();
-    assert_eq!(shape.num_dims(), 2, "segment_sum: values must be [rows, width]");
+    assert_eq!(
+        shape.num_dims(),
+        2,
+        "segment_sum: values must be [rows, width]"
+    );
     let width = shape[1];
     let n_out = offsets.meta.shape()[0]
         .checked_sub(1)

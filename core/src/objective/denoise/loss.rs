@@ -472,11 +472,7 @@ pub fn denoise_batch_loss(
     let cond = match &batch.condition {
         Some(view) => {
             let first = model.pass_graph(AtomGraph::upload(view.clone(), device), None)?;
-            Some(
-                model
-                    .emb_head
-                    .forward(first.x, &first.graph.batch),
-            )
+            Some(model.emb_head.forward(first.x, &first.graph.batch))
         }
         None => None,
     };
