@@ -105,10 +105,12 @@ rate() { # dir batch
 import json, pathlib, re, sys
 d, batch = pathlib.Path(sys.argv[1]), int(sys.argv[2])
 m = d / "metrics.jsonl"
+t = []
 if m.exists():
     t = [r["seconds"] for r in map(json.loads, m.read_text().splitlines()) if r.get("split", "train") == "train"][:-1]
+if len(t) >= 4:
     print(f"{batch * (len(t) - 2) / (t[-1] - t[1]):.1f}")
-else:
+else:  # UniGEM logs no per-step rows in a short run: its closing line
     steps, secs = re.search(r"trained (\d+) steps .* in ([0-9.]+) s", pathlib.Path(str(d) + ".out").read_text()).groups()
     print(f"{batch * int(steps) / float(secs):.1f}")
 EOF
