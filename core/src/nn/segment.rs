@@ -213,10 +213,14 @@ mod extension {
         ) -> FloatTensor<Self>;
     }
 
+    // Output shapes for the fused backend, which records an operation before running it; only
+    // read with burn's `fusion` (native wgpu and CUDA), not by the page's WebGPU build.
+    #[cfg_attr(not(feature = "fusion"), allow(dead_code))]
     fn summed_shape(values: &Shape, offsets: &Shape) -> Shape {
         Shape::new([offsets[0] - 1, values[1]])
     }
 
+    #[cfg_attr(not(feature = "fusion"), allow(dead_code))]
     fn gathered_shape(values: &Shape, index: &Shape) -> Shape {
         Shape::new([index[0], values[1]])
     }
