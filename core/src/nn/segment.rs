@@ -248,33 +248,51 @@ mod extension {
     /// The three index tensors a backward pass keeps.
     type State<B> = (IntTensor<B>, IntTensor<B>, IntTensor<B>);
 
-    /// Backward of the segment sum: the gradient gathered by `index`.
+    /// Backward of one of the two operations: each is the other's transpose, so the gradient
+    /// of a segment sum is a gather by `index` and that of a gather a segment sum over the CSR.
     #[derive(Debug)]
-    struct SumBackward;
+    struct Transpose {
+        /// The forward was the segment sum (else the gather).
+        of_sum: bool,
+    }
 
-    impl<B: Backend + SegmentOps> Backward<B, 1> for SumBackward {
+    impl<B: Backend + SegmentOps> Backward<B, 1> for Transpose {
         type State = State<B>;
 
         fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
             let (index, perm, offsets) = ops.state;
             unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                B::segment_gather(grad, index, perm, offsets)
+                if self.of_sum {
+                    B::segment_gather(grad, index, perm, offsets)
+                } else {
+                    B::segment_sum(grad, index, perm, offsets)
+                }
             });
         }
     }
 
-    /// Backward of the gather: the gradient summed per bucket over the CSR.
-    #[derive(Debug)]
-    struct GatherBackward;
-
-    impl<B: Backend + SegmentOps> Backward<B, 1> for GatherBackward {
-        type State = State<B>;
-
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let (index, perm, offsets) = ops.state;
-            unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                B::segment_sum(grad, index, perm, offsets)
-            });
+    /// The inner backend's `forward`, recorded with its [`Transpose`] backward.
+    fn tracked<B: Backend + SegmentOps, C: CheckpointStrategy>(
+        of_sum: bool,
+        values: FloatTensor<Autodiff<B, C>>,
+        (index, perm, offsets): State<B>,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        let forward = if of_sum {
+            B::segment_sum
+        } else {
+            B::segment_gather
+        };
+        let (primitive, node) = values.into_parts();
+        match (Transpose { of_sum })
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (index.clone(), perm.clone(), offsets.clone());
+                prep.finish(state, forward(primitive, index, perm, offsets))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(primitive, index, perm, offsets)),
         }
     }
 
@@ -285,16 +303,7 @@ mod extension {
             perm: IntTensor<Self>,
             offsets: IntTensor<Self>,
         ) -> FloatTensor<Self> {
-            let (primitive, node) = values.into_parts();
-            match SumBackward.prepare::<C>([node]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => {
-                    let state = (index.clone(), perm.clone(), offsets.clone());
-                    prep.finish(state, B::segment_sum(primitive, index, perm, offsets))
-                }
-                OpsKind::UnTracked(prep) => {
-                    prep.finish(B::segment_sum(primitive, index, perm, offsets))
-                }
-            }
+            tracked::<B, C>(true, values, (index, perm, offsets))
         }
 
         fn segment_gather(
@@ -303,32 +312,28 @@ mod extension {
             perm: IntTensor<Self>,
             offsets: IntTensor<Self>,
         ) -> FloatTensor<Self> {
-            let (primitive, node) = values.into_parts();
-            match GatherBackward
-                .prepare::<C>([node])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let state = (index.clone(), perm.clone(), offsets.clone());
-                    prep.finish(state, B::segment_gather(primitive, index, perm, offsets))
-                }
-                OpsKind::UnTracked(prep) => {
-                    prep.finish(B::segment_gather(primitive, index, perm, offsets))
-                }
-            }
+            tracked::<B, C>(false, values, (index, perm, offsets))
         }
     }
 
-    /// [`SegmentOps::segment_sum`] of 2-D `rows` (`[n_in, w]` → `[n_out, w]`).
+    /// A [`SegmentOps`] method of the dispatch backend.
+    type DispatchOp = fn(
+        FloatTensor<Dispatch>,
+        IntTensor<Dispatch>,
+        IntTensor<Dispatch>,
+        IntTensor<Dispatch>,
+    ) -> FloatTensor<Dispatch>;
+
+    /// A [`SegmentOps`] operation on `Tensor`s: `op` of the 2-D `rows` with the segments' index
+    /// and CSR.
     ///
     /// # Panics
     /// If `segments` has no CSR form (its device does not run the kernels).
-    pub(crate) fn segment_sum(rows: Tensor<2>, segments: &Segments) -> Tensor<2> {
+    fn call(op: DispatchOp, rows: Tensor<2>, segments: &Segments) -> Tensor<2> {
         let csr = segments
             .csr()
-            .expect("segment_sum: Segments built for a kernel device");
-        Tensor::from_dispatch(<Dispatch as SegmentOps>::segment_sum(
+            .expect("Segments built for a device that runs the kernels");
+        Tensor::from_dispatch(op(
             rows.into_dispatch(),
             to_dispatch(&segments.index),
             to_dispatch(&csr.perm),
@@ -336,20 +341,14 @@ mod extension {
         ))
     }
 
+    /// [`SegmentOps::segment_sum`] of 2-D `rows` (`[n_in, w]` → `[n_out, w]`).
+    pub(crate) fn segment_sum(rows: Tensor<2>, segments: &Segments) -> Tensor<2> {
+        call(<Dispatch as SegmentOps>::segment_sum, rows, segments)
+    }
+
     /// [`SegmentOps::segment_gather`] of 2-D `rows` (`[n_out, w]` → `[n_in, w]`).
-    ///
-    /// # Panics
-    /// As [`segment_sum`].
     pub(crate) fn segment_gather(rows: Tensor<2>, segments: &Segments) -> Tensor<2> {
-        let csr = segments
-            .csr()
-            .expect("segment_gather: Segments built for a kernel device");
-        Tensor::from_dispatch(<Dispatch as SegmentOps>::segment_gather(
-            rows.into_dispatch(),
-            to_dispatch(&segments.index),
-            to_dispatch(&csr.perm),
-            to_dispatch(&csr.offsets),
-        ))
+        call(<Dispatch as SegmentOps>::segment_gather, rows, segments)
     }
 
     fn to_dispatch(t: &Tensor<1, Int>) -> IntTensor<Dispatch> {
